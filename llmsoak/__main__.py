@@ -1,0 +1,5 @@
+import sys
+
+from llmsoak.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``llmsoak`` subcommand: ``HELP``, ``prepare_parser(parser)``, ``run(args) -> int``."""

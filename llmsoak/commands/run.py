@@ -1,0 +1,13 @@
+"""``llmsoak run``: placeholder until its issue lands."""
+
+HELP = "(not built yet)"
+
+
+def prepare_parser(parser):
+    pass
+
+
+def run(args) -> int:
+    from llmsoak.errors import CommandError
+
+    raise CommandError("llmsoak run is not built yet")
