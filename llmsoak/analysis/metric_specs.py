@@ -1,0 +1,64 @@
+"""Per-metric defaults in one table: how to reduce, what growth matters, which direction is bad.
+
+``min_growth_pct_per_hour`` is the practical threshold relative to the metric's level and
+``min_abs_per_hour`` an absolute floor in the metric's unit; the larger of the two applies, so a
+verdict needs growth that matters, not just growth that is statistically visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1024.0 * 1024.0
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How one metric is analysed. ``reducer``: min (lower envelope), median or mean per window."""
+
+    kind: str  # memory | count | cpu | latency | rate | throughput
+    reducer: str
+    unit: str
+    min_growth_pct_per_hour: float
+    min_abs_per_hour: float
+    direction: int = 1
+    """+1 when growth is bad (memory, latency), -1 when a fall is bad (tokens per second)."""
+
+
+_MEMORY = MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB)
+_COUNT = MetricSpec("count", "median", "count", 0.1, 0.25)
+_LATENCY = MetricSpec("latency", "median", "ms", 0.2, 0.1)
+
+METRICS: dict[str, MetricSpec] = {
+    "rss_bytes": _MEMORY, "uss_bytes": _MEMORY, "vms_bytes": _MEMORY, "swap_bytes": _MEMORY,
+    "cgroup_memory_bytes": _MEMORY, "gpu_memory_bytes": _MEMORY, "rss_bytes_min": _MEMORY,
+    "num_threads": _COUNT, "num_fds": _COUNT, "num_procs": _COUNT,
+    "cpu_percent": MetricSpec("cpu", "median", "percent", 0.5, 0.1),
+    "gpu_util_percent": MetricSpec("cpu", "median", "percent", 0.5, 0.1),
+    # error_rate = failures / requests per minute (a fraction): rare events, so the window mean.
+    "error_rate": MetricSpec("rate", "mean", "ratio", 0.0, 0.0005),
+    "tokens_per_s": MetricSpec("throughput", "median", "tokens/s", 0.2, 0.01, direction=-1),
+    "host_available_bytes": MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB, direction=-1),
+}
+
+
+def metric_spec(metric: str, unit: str | None = None) -> MetricSpec:
+    """The spec for ``metric``: from the table, else inferred from its unit suffix."""
+    spec = METRICS.get(metric)
+    if spec is None:
+        if metric.endswith("_bytes"):
+            spec = _MEMORY
+        elif metric.endswith("_ms"):
+            spec = _LATENCY
+        elif metric.endswith("_percent"):
+            spec = METRICS["cpu_percent"]
+        elif metric.startswith("num_") or metric.endswith("_count"):
+            spec = _COUNT
+        elif metric.endswith("_rate"):
+            spec = METRICS["error_rate"]
+        else:
+            spec = MetricSpec("other", "median", "", 0.2, 0.0)
+    if unit is not None and unit != spec.unit:
+        spec = MetricSpec(spec.kind, spec.reducer, unit, spec.min_growth_pct_per_hour,
+                          spec.min_abs_per_hour, spec.direction)
+    return spec

@@ -1,0 +1,104 @@
+"""Finding the current regime of a segment: the longest recent stretch that one straight line explains.
+
+Warm-up, cache fill, a single step and an allocator staircase that stopped all make the whole
+window look "increasing". Here the segment's reduced series is tried from several start points
+(0%, 10%, ... 50% of the segment, and just after the largest level shift); the regime is the
+earliest suffix in which splitting the line in two (at 1/3, 1/2 or 2/3) does not explain much
+more than the noise does. The noise scale is measured once per segment, around a rolling median,
+with its AR(1) variance factor, so a step or a bend cannot inflate its own yardstick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from llmsoak.analysis.envelope import rolling_median_centered
+from llmsoak.analysis.trend import lag1_autocorr, ols_sse
+
+START_FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+SPLITS = (1 / 3, 1 / 2, 2 / 3)
+# A split must explain this many noise variances before the suffix counts as "not one line".
+SETTLED_THRESHOLD = 16.0
+MIN_SUFFIX_POINTS = 12
+MIN_SHIFT_TAIL_FRACTION = 0.15
+
+
+@dataclass(frozen=True)
+class Regime:
+    """The chosen suffix ``[start_idx:]`` of a reduced series and how clearly it is one line."""
+
+    start_idx: int
+    settled: bool
+    """True when one straight line explains the suffix (no bend or step left in it)."""
+    bend_score: float
+    """Best two-piece improvement over one line, in noise variances (lower = straighter)."""
+
+
+def noise_scale(y: np.ndarray) -> tuple[float, float]:
+    """(sigma, AR(1) variance factor) of ``y`` around its centered rolling median."""
+    n = len(y)
+    k = max(5, (n // 20) | 1)
+    r = y - rolling_median_centered(y, k)
+    sigma = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+    if sigma <= 0:
+        sigma = float(np.std(r))
+    rho = lag1_autocorr(r)
+    return sigma, (1 + rho) / (1 - rho)
+
+
+def bend_score(t: np.ndarray, y: np.ndarray, noise_var: float) -> float:
+    """How much better two separate lines fit than one, in units of ``noise_var``."""
+    n = len(t)
+    one = ols_sse(t, y)
+    best = 0.0
+    for frac in SPLITS:
+        k = int(round(frac * n))
+        if k < 4 or n - k < 4:
+            continue
+        gain = one - ols_sse(t[:k], y[:k]) - ols_sse(t[k:], y[k:])
+        best = max(best, gain)
+    if noise_var <= 0:
+        return 0.0 if best <= 0 else float("inf")
+    return best / noise_var
+
+
+def largest_shift_index(t: np.ndarray, y: np.ndarray) -> int | None:
+    """Index where a two-piece (discontinuous) line fit of the whole series gains most."""
+    n = len(t)
+    if n < 2 * MIN_SUFFIX_POINTS:
+        return None
+    best_gain, best_k = 0.0, None
+    one = ols_sse(t, y)
+    for k in np.linspace(MIN_SUFFIX_POINTS, n - MIN_SUFFIX_POINTS, num=min(60, n - 2 * MIN_SUFFIX_POINTS + 1)).astype(int):
+        gain = one - ols_sse(t[:k], y[:k]) - ols_sse(t[k:], y[k:])
+        if gain > best_gain:
+            best_gain, best_k = gain, int(k)
+    return best_k
+
+
+def find_regime(t_h: np.ndarray, y: np.ndarray) -> Regime:
+    """The current regime of one segment's reduced series (``t_h`` hours, sorted)."""
+    n = len(t_h)
+    if n < 2 * MIN_SUFFIX_POINTS:
+        return Regime(0, True, 0.0)
+    sigma, inflation = noise_scale(y)
+    noise_var = sigma * sigma * inflation
+    span = t_h[-1] - t_h[0]
+    candidates = {int(np.searchsorted(t_h, t_h[0] + f * span)) for f in START_FRACTIONS}
+    shift = largest_shift_index(t_h, y)
+    if shift is not None and (t_h[-1] - t_h[shift]) >= MIN_SHIFT_TAIL_FRACTION * span:
+        candidates.add(shift)
+    scored = []
+    for start in sorted(candidates):
+        if n - start < MIN_SUFFIX_POINTS:
+            continue
+        score = bend_score(t_h[start:], y[start:], noise_var)
+        if score <= SETTLED_THRESHOLD:
+            return Regime(start, True, score)
+        scored.append((score, start))
+    if not scored:
+        return Regime(0, False, float("inf"))
+    score, start = min(scored)
+    return Regime(start, False, score)

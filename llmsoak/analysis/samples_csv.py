@@ -1,0 +1,200 @@
+"""Reading a sampler CSV (DESIGN.md "Samples CSV") into a clean, sorted frame, repairing what can be.
+
+Repairs (each leaves a note): a last line cut by a crash is dropped; common column names
+(``time``, ``ts``, ``rss``, ``RSS`` ...) are mapped to the documented ones; non-numeric cells become
+NaN; malformed lines (too many fields) are skipped; rows without a timestamp are dropped;
+millisecond timestamps are converted to seconds; unsorted rows are sorted; duplicate timestamps
+keep their first row. What cannot be repaired (missing file, empty file, binary data, no timestamp
+column, no numeric metric column, no data rows) raises ``CommandError`` (exit 2) naming the file
+and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+
+from llmsoak.errors import EXIT_BAD_INPUT, CommandError
+
+# Lower-cased header spellings seen in the wild → documented column names.
+COLUMN_ALIASES = {
+    "time": "timestamp", "ts": "timestamp", "t": "timestamp", "epoch": "timestamp",
+    "unix_time": "timestamp", "unix_ts": "timestamp", "time_s": "timestamp", "timestamp_s": "timestamp",
+    "rss": "rss_bytes", "rss_b": "rss_bytes", "resident_bytes": "rss_bytes",
+    "uss": "uss_bytes", "vms": "vms_bytes", "swap": "swap_bytes",
+    "cpu": "cpu_percent", "cpu_pct": "cpu_percent",
+    "threads": "num_threads", "fds": "num_fds", "procs": "num_procs",
+    "gpu_memory": "gpu_memory_bytes", "gpu_mem_bytes": "gpu_memory_bytes",
+    "cgroup_memory": "cgroup_memory_bytes",
+}
+# Columns that are identifiers, not metrics.
+ID_COLUMNS = ("timestamp", "pid", "create_time")
+_SNIFF_BYTES = 65536
+
+
+@dataclass
+class SamplesFrame:
+    """A samples CSV as read: ``df`` sorted by ``timestamp`` (Unix s) with float columns."""
+
+    df: object  # pandas.DataFrame (typed loosely so importing this module stays light)
+    notes: list[str] = field(default_factory=list)
+    """Human-readable repairs made while reading, e.g. "dropped the truncated last line 1234"."""
+    path: str = ""
+
+    @property
+    def metric_columns(self) -> list[str]:
+        """Numeric columns other than timestamp/pid/create_time that hold at least one value."""
+        return [c for c in self.df.columns if c not in ID_COLUMNS and self.df[c].notna().any()]
+
+
+def _fail(path: str, line: int | None, problem: str) -> CommandError:
+    where = f"{path}:{line}" if line else path
+    return CommandError(f"{where}: {problem}", EXIT_BAD_INPUT)
+
+
+def _canonical_name(raw: str) -> str:
+    name = raw.strip().strip('"').strip()
+    low = name.lower()
+    if low in ID_COLUMNS:
+        return low
+    return COLUMN_ALIASES.get(low, name)
+
+
+def read_samples(path: str | os.PathLike) -> SamplesFrame:
+    """Read and repair a samples CSV; see the module docstring for what is repaired."""
+    import numpy as np
+    import pandas as pd
+
+    path = os.fspath(path)
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+            fh.seek(max(0, size - 1))
+            last_byte = fh.read(1)
+    except FileNotFoundError:
+        raise _fail(path, None, "no such file") from None
+    except IsADirectoryError:
+        raise _fail(path, None, "is a directory, expected a samples CSV file") from None
+    except OSError as err:
+        raise _fail(path, None, f"cannot read: {err.strerror or err}") from None
+    if size == 0 or not head.strip():
+        raise _fail(path, 1, "file is empty (expected a header row starting with timestamp)")
+    if b"\x00" in head:
+        raise _fail(path, 1, "binary data, not a CSV text file")
+    try:
+        text_head = head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if len(head) == _SNIFF_BYTES and err.start > _SNIFF_BYTES - 4:
+            text_head = head[: err.start].decode("utf-8")
+        else:
+            line = head[: err.start].count(b"\n") + 1
+            raise _fail(path, line, "not UTF-8 text; is this really a samples CSV?") from None
+    header_line = text_head.lstrip("\ufeff").splitlines()[0]
+    raw_names = next(csv.reader(io.StringIO(header_line)))
+    notes: list[str] = []
+
+    names: list[str] = []
+    for raw in raw_names:
+        name = _canonical_name(raw)
+        if name != raw.strip():
+            if name in ID_COLUMNS and raw.strip().lower() == name:
+                pass
+            else:
+                notes.append(f"column {raw.strip()!r} read as {name!r}")
+        names.append(name)
+    if "timestamp" not in names:
+        raise _fail(path, 1, f"no timestamp column in the header (found: {', '.join(n for n in names if n) or 'nothing'})")
+    if names.count("timestamp") > 1:
+        raise _fail(path, 1, "more than one timestamp column in the header")
+    seen: set[str] = set()
+    usecols: list[int] = []
+    for i, name in enumerate(names):
+        if name and name not in seen:
+            seen.add(name)
+            usecols.append(i)
+    col_names = [names[i] for i in usecols]
+
+    truncated = size > 0 and last_byte not in (b"\n", b"\r")
+    bad_lines: list[str] = []
+    read_kwargs = dict(
+        header=None, skiprows=1, usecols=usecols, names=None, engine="c",
+        on_bad_lines="warn", skip_blank_lines=True, encoding="utf-8", encoding_errors="replace",
+    )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                df = pd.read_csv(path, dtype=np.float64, **read_kwargs)
+                coerced = False
+            except (ValueError, TypeError):
+                # A non-numeric cell somewhere: read as text and coerce column by column (slower path).
+                df = pd.read_csv(path, dtype=str, keep_default_na=False, **read_kwargs)
+                coerced = True
+        for w in caught:
+            bad_lines.extend(re.findall(r"[Ll]ine (\d+)", str(w.message)))
+    except pd.errors.EmptyDataError:
+        df = pd.DataFrame(columns=range(len(usecols)))
+        coerced = False
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        match = re.search(r"line (\d+)", str(err))
+        raise _fail(path, int(match.group(1)) if match else None, f"cannot parse as CSV ({str(err).splitlines()[0]})") from None
+    df.columns = col_names
+
+    n_read = len(df)
+    # Row i of df came from file line i + 2 unless malformed lines were skipped before it.
+    if truncated and n_read:
+        df = df.iloc[:-1]
+        notes.append(f"dropped the truncated last line {n_read + 1 + len(bad_lines)} (no newline at the end: the writer was cut off)")
+    if bad_lines:
+        shown = ", ".join(bad_lines[:3]) + (" ..." if len(bad_lines) > 3 else "")
+        notes.append(f"skipped {len(bad_lines)} malformed line(s) with too many fields (line {shown})")
+
+    if coerced:
+        for name in col_names:
+            text = df[name].str.strip()
+            values = pd.to_numeric(text, errors="coerce")
+            bad = values.isna() & (text != "")
+            if name == "timestamp" and bad.mean() > 0.5:
+                # Maybe ISO dates: accept them, in seconds since the epoch.
+                when = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+                if when.notna().mean() > 0.5:
+                    values = (when - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds()
+                    bad = values.isna() & (text != "")
+                    notes.append("timestamp column holds dates: converted to Unix seconds")
+            if bad.any():
+                first = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+                notes.append(f"{int(bad.sum())} non-numeric cell(s) in {name!r} read as missing (first at line {first})")
+            df[name] = values.astype(np.float64)
+
+    if len(df) == 0:
+        raise _fail(path, 2, "no data rows after the header")
+    ts = df["timestamp"].to_numpy()
+    missing_ts = ~np.isfinite(ts)
+    if missing_ts.all():
+        raise _fail(path, 2, "no row has a numeric timestamp")
+    if missing_ts.any():
+        first = int(np.flatnonzero(missing_ts)[0]) + 2
+        notes.append(f"dropped {int(missing_ts.sum())} row(s) without a timestamp (first at line {first})")
+        df = df[~missing_ts]
+    if df["timestamp"].median() > 1e11:  # milliseconds since the epoch (year > 5138 in seconds)
+        df["timestamp"] = df["timestamp"] / 1000.0
+        notes.append("timestamps look like milliseconds: divided by 1000")
+    ts = df["timestamp"].to_numpy()
+    if len(ts) > 1 and bool((np.diff(ts) < 0).any()):
+        notes.append(f"{int((np.diff(ts) < 0).sum())} row(s) out of time order: sorted by timestamp")
+        df = df.sort_values("timestamp", kind="stable")
+    dup = df["timestamp"].duplicated(keep="first").to_numpy()
+    if dup.any():
+        notes.append(f"dropped {int(dup.sum())} row(s) with a duplicate timestamp (kept the first)")
+        df = df[~dup]
+    df = df.reset_index(drop=True)
+
+    frame = SamplesFrame(df=df, notes=notes, path=path)
+    if not frame.metric_columns:
+        raise _fail(path, 1, "no numeric metric column besides timestamp/pid/create_time (e.g. rss_bytes)")
+    return frame

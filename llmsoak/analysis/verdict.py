@@ -1,0 +1,297 @@
+"""The per-metric leak verdict: segments → windows → current regime → trend → decision.
+
+``analyze_metric`` is the entry point (see DESIGN.md "Verdict JSON"). A metric "leaks" when its
+current regime's slope interval excludes zero in the bad direction AND the slope reaches the
+practical threshold (the larger of ``min_growth_pct_per_hour`` of the level and an absolute
+floor); it is "ok" when the interval rules such growth out; otherwise "inconclusive", with an
+estimate of how many more hours would decide. With restarts, each segment is trended and the
+slopes pooled, so a leak hidden by periodic restarts still counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered, window_width_s
+from llmsoak.analysis.metric_specs import MetricSpec, metric_spec
+from llmsoak.analysis.regime import find_regime
+from llmsoak.analysis.segments import Segment, find_gaps, split_segments, typical_interval_s
+from llmsoak.analysis.trend import TrendFit, fit_trend, seasonal_component
+from llmsoak.errors import EXIT_BAD_INPUT, CommandError
+from llmsoak.units import format_bytes
+
+VERDICTS = ("leak", "ok", "inconclusive")
+PROJECTION_HOURS = 168.0
+WINDOWS_PER_SEGMENT = 400
+MAX_WINDOWS_TOTAL = 4000
+ENVELOPE_SMOOTH_WINDOWS = 5  # rolling minimum over 5 windows (~1/80 of a segment) kills GC teeth
+MIN_REGIME_POINTS = 12
+SEASONAL_MIN_HOURS = 48.0  # fit the 24 h cycle only when two whole days are in view
+
+
+@dataclass(frozen=True, eq=False)
+class MetricVerdict:
+    """The verdict on one metric plus what charts need. Times are Unix seconds, rates per hour."""
+
+    metric: str
+    verdict: str
+    unit: str
+    slope_per_hour: float | None
+    slope_interval_per_hour: tuple[float, float] | None
+    growth_pct_per_hour: float | None
+    projected_7d: float | None
+    projected_interval_7d: tuple[float, float] | None
+    hours_to_limit: float | None
+    restarts: int
+    reason: str
+    threshold_per_hour: float | None = None
+    """The practical threshold applied (metric unit per hour)."""
+    level: float | None = None
+    """Median of the current regime's envelope (metric unit)."""
+    hours_needed: float | None = None
+    """For "inconclusive": about how many more hours of data would decide."""
+    regime_start: float | None = None
+    segments: tuple[Segment, ...] = ()
+    gaps: tuple[tuple[float, float], ...] = ()
+    samples: int = 0
+    envelope_t: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """Window times (Unix s) of the reduced series, all segments."""
+    envelope_y: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """Window minimum (memory) or median/mean (others) at ``envelope_t``."""
+    trend_t: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """Start and end (Unix s) of the current regime's fitted line."""
+    trend_y: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    def to_json(self) -> dict:
+        """The DESIGN.md per-metric dict, plus threshold, level, hours_needed, regime and segments."""
+        return {
+            "verdict": self.verdict, "unit": self.unit,
+            "slope_per_hour": _num(self.slope_per_hour),
+            "slope_interval_per_hour": _pair(self.slope_interval_per_hour),
+            "growth_pct_per_hour": _num(self.growth_pct_per_hour),
+            "projected_7d": _num(self.projected_7d),
+            "projected_interval_7d": _pair(self.projected_interval_7d),
+            "hours_to_limit": _num(self.hours_to_limit),
+            "restarts": self.restarts, "reason": self.reason,
+            "min_growth_per_hour": _num(self.threshold_per_hour), "level": _num(self.level),
+            "hours_needed": _num(self.hours_needed), "regime_start": _num(self.regime_start),
+            "samples": self.samples, "gaps": len(self.gaps),
+            "segments": [s.to_json() for s in self.segments],
+        }
+
+
+def _num(v: float | None) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _pair(p: tuple[float, float] | None) -> list | None:
+    return None if p is None else [_num(p[0]), _num(p[1])]
+
+
+@dataclass
+class _SegmentFit:
+    segment: Segment
+    t_h: np.ndarray  # window times, hours since segment start
+    z: np.ndarray  # series the trend is fitted on
+    regime_idx: int
+    settled: bool
+    fit: TrendFit | None
+
+
+def analyze_metric(df, metric: str = "rss_bytes", *, limit: float | None = None,
+                   min_growth_pct_per_hour: float | None = None, unit: str | None = None,
+                   seed: int = 0) -> MetricVerdict:
+    """Verdict on ``df[metric]`` over ``df["timestamp"]`` (Unix s); see the module docstring.
+
+    ``limit`` (metric unit) enables ``hours_to_limit``; ``min_growth_pct_per_hour`` overrides the
+    metric's practical threshold (metric_specs.METRICS); ``seed`` fixes the bootstrap.
+    """
+    spec = metric_spec(metric, unit)
+    if min_growth_pct_per_hour is not None:
+        if min_growth_pct_per_hour < 0:
+            raise CommandError(f"min growth must be >= 0 %/h, got {min_growth_pct_per_hour}", EXIT_BAD_INPUT)
+        spec = MetricSpec(spec.kind, spec.reducer, spec.unit, float(min_growth_pct_per_hour),
+                          spec.min_abs_per_hour, spec.direction)
+    if "timestamp" not in df.columns:
+        raise CommandError("no 'timestamp' column in the samples", EXIT_BAD_INPUT)
+    if metric not in df.columns:
+        have = ", ".join(c for c in df.columns if c not in ("timestamp", "pid", "create_time"))
+        raise CommandError(f"no {metric!r} column in the samples (have: {have or 'none'})", EXIT_BAD_INPUT)
+    t = np.asarray(df["timestamp"], dtype=float)
+    y = np.asarray(df[metric], dtype=float)
+    ids = {c: np.asarray(df[c], dtype=float) for c in ("pid", "create_time") if c in df.columns}
+    ok = np.isfinite(t) & np.isfinite(y)
+    t, y = t[ok], y[ok]
+    ids = {c: v[ok] for c, v in ids.items()}
+    if len(t) > 1 and bool((np.diff(t) < 0).any()):
+        order = np.argsort(t, kind="stable")
+        t, y = t[order], y[order]
+        ids = {c: v[order] for c, v in ids.items()}
+
+    segments = split_segments(t, ids.get("pid"), ids.get("create_time"))
+    restarts = max(len(segments) - 1, 0)
+    base = dict(metric=metric, unit=spec.unit, restarts=restarts, segments=tuple(segments), samples=len(t))
+    if len(t) < MIN_REGIME_POINTS:
+        return MetricVerdict(verdict="inconclusive", slope_per_hour=None, slope_interval_per_hour=None,
+                             growth_pct_per_hour=None, projected_7d=None, projected_interval_7d=None,
+                             hours_to_limit=None, reason=f"{metric} has only {len(t)} sample(s); "
+                             f"at least {MIN_REGIME_POINTS} over an hour or more are needed to judge a trend.",
+                             **base)
+    interval_s = typical_interval_s(t)
+    total_s = float(t[-1] - t[0])
+    fits: list[_SegmentFit] = []
+    env_t, env_y = [], []
+    for k, seg in enumerate(segments):
+        sf = _fit_segment(t[seg.start_idx:seg.end_idx], y[seg.start_idx:seg.end_idx], seg, spec,
+                          interval_s, total_s, seed + k, env_t, env_y)
+        fits.append(sf)
+    usable = [f for f in fits if f.fit is not None]
+    common = dict(base, gaps=tuple(find_gaps(t, interval_s)),
+                  envelope_t=np.concatenate(env_t) if env_t else np.empty(0),
+                  envelope_y=np.concatenate(env_y) if env_y else np.empty(0))
+    if not usable:
+        hours = max(segments[-1].duration_h, 0.0)
+        return MetricVerdict(verdict="inconclusive", slope_per_hour=None, slope_interval_per_hour=None,
+                             growth_pct_per_hour=None, projected_7d=None, projected_interval_7d=None,
+                             hours_to_limit=None, hours_needed=max(1.0 - hours, 0.5),
+                             reason=f"{metric}: the current run of the target ({hours:.1f} h) is too short "
+                             "to fit a trend; collect at least an hour of samples.", **common)
+    return _decide(metric, spec, usable, limit, restarts, common)
+
+
+def _fit_segment(t, y, seg, spec, interval_s, total_s, seed, env_t, env_y) -> _SegmentFit:
+    width = window_width_s(seg.end_s - seg.start_s, interval_s, WINDOWS_PER_SEGMENT)
+    width = max(width, total_s / MAX_WINDOWS_TOTAL)
+    tw, yw, _ = reduce_windows(t, y, width, spec.reducer)
+    env_t.append(tw)
+    env_y.append(yw)
+    z = rolling_min_centered(yw, ENVELOPE_SMOOTH_WINDOWS) if spec.reducer == "min" else yw
+    t_h = (tw - seg.start_s) / 3600.0
+    if len(z) < MIN_REGIME_POINTS:
+        return _SegmentFit(seg, t_h, z, 0, False, None)
+    seasonal_seg = (t_h[-1] - t_h[0]) >= SEASONAL_MIN_HOURS
+    zd = z - seasonal_component(t_h, z) if seasonal_seg else z
+    regime = find_regime(t_h, zd)
+    r = regime.start_idx
+    seasonal_fit = (t_h[-1] - t_h[r]) >= SEASONAL_MIN_HOURS
+    fit = fit_trend(t_h[r:], z[r:] if seasonal_fit else zd[r:], seasonal=seasonal_fit, seed=seed)
+    return _SegmentFit(seg, t_h, z, r, regime.settled, fit)
+
+
+def _uptime_origin_h(seg: Segment) -> float:
+    """Hours from the segment's first sample back to the process start (<= 0)."""
+    ct = seg.create_time_s
+    if ct is not None and seg.start_s - 400 * 86400 <= ct <= seg.start_s + 1.0:
+        return (ct - seg.start_s) / 3600.0
+    return 0.0
+
+
+def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
+    cur = usable[-1]
+    fit = cur.fit
+    sign = spec.direction
+    regime_h = float(cur.t_h[-1] - cur.t_h[cur.regime_idx])
+    level = float(np.median(cur.z[cur.regime_idx:]))
+    s, lo, hi = fit.slope_per_hour, fit.slope_lo, fit.slope_hi
+    settled = cur.settled
+    pooled_note = ""
+    span_h = regime_h
+    if len(usable) >= 2:
+        slopes = np.array([u.fit.slope_per_hour for u in usable])
+        ses = np.array([max(u.fit.slope_se, 1e-300) for u in usable])
+        w = 1.0 / ses ** 2
+        s = float(np.sum(w * slopes) / np.sum(w))
+        q = float(np.sum(w * (slopes - s) ** 2))
+        se = float(np.sqrt(1.0 / np.sum(w) * max(1.0, q / (len(usable) - 1))))
+        lo, hi = s - 1.96 * se, s + 1.96 * se
+        agree = float(np.mean(sign * slopes > 0))
+        settled = settled or agree >= 0.75
+        span_h = float(sum(u.t_h[-1] - u.t_h[u.regime_idx] for u in usable))
+        pooled_note = f" (pooled over {len(usable)} runs between restarts, {agree:.0%} of them growing)"
+    threshold = max(spec.min_growth_pct_per_hour / 100.0 * abs(level), spec.min_abs_per_hour)
+    bad_s, bad_lo, bad_hi = (s, lo, hi) if sign > 0 else (-s, -hi, -lo)
+    growth_pct = 100.0 * s / abs(level) if level != 0 else None
+
+    hours_needed = None
+    if bad_lo > 0 and bad_s >= threshold and settled:
+        verdict = "leak"
+    elif bad_hi < threshold:
+        verdict = "ok"
+    else:
+        verdict = "inconclusive"
+        half = max((bad_hi - bad_lo) / 2, 1e-300)
+        target = max(threshold - bad_s, bad_s, threshold * 0.25)
+        factor = (half / target) ** (2.0 / 3.0) if half > target else 1.0
+        hours_needed = max(0.5, span_h * (factor - 1.0)) if settled else max(0.5, span_h * 0.5)
+
+    origin_h = _uptime_origin_h(cur.segment)
+    dt = origin_h + PROJECTION_HOURS - fit.t_ref_h
+    projected = fit.intercept + s * dt
+    p_lo, p_hi = sorted((fit.intercept + lo * dt, fit.intercept + hi * dt))
+    now_h = float(cur.t_h[-1])
+    level_now = fit.intercept + s * (now_h - fit.t_ref_h)
+    hours_to_limit = None
+    if limit is not None and bad_lo > 0 and bad_s > 0:
+        gap = (limit - level_now) * sign
+        hours_to_limit = 0.0 if gap <= 0 else gap / bad_s
+    t0 = cur.segment.start_s
+    regime_start = t0 + 3600.0 * float(cur.t_h[cur.regime_idx])
+    reason = _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h,
+                     float(cur.t_h[cur.regime_idx]), settled, pooled_note, projected, hours_to_limit,
+                     limit, hours_needed)
+    return MetricVerdict(
+        verdict=verdict, slope_per_hour=s, slope_interval_per_hour=(lo, hi),
+        growth_pct_per_hour=growth_pct, projected_7d=projected, projected_interval_7d=(p_lo, p_hi),
+        hours_to_limit=hours_to_limit, reason=reason, threshold_per_hour=threshold, level=level,
+        hours_needed=hours_needed, regime_start=regime_start,
+        trend_t=np.array([regime_start, t0 + 3600.0 * now_h]),
+        trend_y=np.array([fit.level_at(cur.t_h[cur.regime_idx]), level_now]), **common)
+
+
+def format_value(v: float, unit: str) -> str:
+    """``v`` in ``unit`` for a sentence: bytes as KiB/MiB/GiB, others with 3 significant digits."""
+    if unit == "bytes":
+        return format_bytes(v)
+    if unit == "percent":
+        return f"{v:.3g} %"
+    if unit == "ratio":
+        return f"{100 * v:.3g} %"
+    return f"{v:.3g} {unit}".strip()
+
+
+def _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h, regime_from_h,
+            settled, pooled_note, projected, hours_to_limit, limit, hours_needed) -> str:
+    u = spec.unit
+    memory_like = spec.kind in ("memory", "count")
+    grows = "grows" if memory_like else ("falls" if spec.direction < 0 else "drifts up")
+    rate = f"{format_value(s, u)}/h (95% CI {format_value(lo, u)} to {format_value(hi, u)}/h"
+    rate += f", {growth_pct:+.2f} %/h)" if growth_pct is not None else ")"
+    since = (f"over the last {regime_h:.1f} h (after the first {regime_from_h:.1f} h of warm-up or a level shift)"
+             if regime_from_h > 0.05 * max(regime_h, 1e-9) else f"over {regime_h:.1f} h")
+    if verdict == "leak":
+        text = f"{metric} {grows} {rate} {since}{pooled_note}; after 7 days of uptime it would be {format_value(projected, u)}"
+        if hours_to_limit is not None:
+            text += f" and it reaches the {format_value(limit, u)} limit in {hours_to_limit:.0f} h"
+        return text + "."
+    if verdict == "ok":
+        what = "is flat" if memory_like else "shows no drift"
+        return (f"{metric} {what}: {rate} {since}{pooled_note}, which rules out growth of "
+                f"{format_value(threshold, u)}/h or more.")
+    if not settled:
+        return (f"{metric} changes course during the run ({rate} in its latest stretch{pooled_note}); "
+                f"no single trend yet, about {hours_needed:.0f} more hours at a steady load would tell.")
+    return (f"{metric} cannot be judged yet: {rate} {since}{pooled_note} includes both no growth and "
+            f"the {format_value(threshold, u)}/h threshold; about {hours_needed:.0f} more hours of samples are needed.")
+
+
+def overall_verdict(verdicts) -> str:
+    """"leak" if any metric leaks, else "inconclusive" if any is undecided (or none given), else "ok"."""
+    words = [v.verdict for v in verdicts]
+    if "leak" in words:
+        return "leak"
+    if not words or "inconclusive" in words:
+        return "inconclusive"
+    return "ok"
