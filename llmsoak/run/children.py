@@ -1,0 +1,104 @@
+"""Command lines of a run's children: the target, the two samplers, Locust (master + workers).
+
+Secrets never appear here: the API key reaches Locust through the inherited environment only,
+and the manifest records argv, never env.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from llmsoak.run.processes import Child
+from llmsoak.run.rundir import RunDir
+from llmsoak.run.settings import RunSettings
+
+REPO_LOCUSTFILE = Path(__file__).resolve().parents[2] / "locustfiles" / "llm_chat.py"
+"""The Locust entry point shipped with llmsoak (a source checkout)."""
+
+LOCUST_RUN_TIME_SLACK_S = 120
+"""Locust's own --run-time is the run's remaining time plus this, a safety net: the orchestrator
+stops Locust itself at the end, but a Locust whose orchestrator was killed still ends."""
+
+
+def child_env(run: RunDir, extra: dict | None = None) -> dict:
+    """The children's environment: ours (API keys included), the venv's bin first on PATH."""
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env["LLMSOAK_RUN_DIR"] = str(run.root)
+    env.update(extra or {})
+    return env
+
+
+def target_child(settings: RunSettings, run: RunDir) -> Child:
+    assert settings.target_command
+    return Child("target", list(settings.target_command), run.logs / "target.log", env=child_env(run))
+
+
+def readiness_url(settings: RunSettings) -> str:
+    """A GET that any healthy server of the profile's flavour answers without side effects."""
+    path = {"ollama": "/api/tags", "chat": "/"}.get(settings.target_flavour, "/v1/models")
+    base = settings.target_url
+    for suffix in ("/v1", "/api"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+    return base + path
+
+
+def target_host_port(settings: RunSettings) -> tuple[str, int]:
+    parts = urlsplit(settings.target_url)
+    return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _sampler_argv(selector: list[str], out: Path, name: str, settings: RunSettings) -> list[str]:
+    return [sys.executable, "-m", "llmsoak", "sample", *selector, "--out", str(out),
+            "--name", name, "--interval", f"{settings.sampler_interval_s:g}",
+            "--listen", "127.0.0.1:0"]
+
+
+def target_selector(settings: RunSettings, target_pid: int | None) -> list[str]:
+    """How the target's sampler finds it: our child's pid, else the profile's selector, else the port."""
+    if target_pid:
+        return ["--pid", str(target_pid)]
+    sel = settings.sampler_selector
+    if sel:
+        kind, _, value = str(sel).partition(":")
+        if kind in ("pid", "match", "port", "cgroup") and value:
+            return [f"--{kind}", value]
+        return ["--match", str(sel)]
+    host, port = target_host_port(settings)
+    return ["--port", str(port)]
+
+
+def target_sampler_child(settings: RunSettings, run: RunDir, target_pid: int | None) -> Child:
+    argv = _sampler_argv(target_selector(settings, target_pid), run.target_samples, "target", settings)
+    return Child("sampler_target", argv, run.logs / "sampler-target.log", env=child_env(run))
+
+
+def locust_sampler_child(settings: RunSettings, run: RunDir, locust_pid: int) -> Child:
+    argv = _sampler_argv(["--pid", str(locust_pid)], run.locust_samples, "locust", settings)
+    return Child("sampler_locust", argv, run.logs / "sampler-locust.log", env=child_env(run))
+
+
+def locustfile() -> Path:
+    """``$LLMSOAK_LOCUSTFILE`` (your own, accepting ``--profile`` and ``--llm-timeseries``) or llmsoak's."""
+    return Path(os.environ.get("LLMSOAK_LOCUSTFILE") or REPO_LOCUSTFILE)
+
+
+def locust_child(settings: RunSettings, run: RunDir, segment: int, remaining_s: float) -> Child:
+    """Locust headless, ``settings.workers`` local worker processes (0: one process), segment files
+    under ``locust/seg-NNN/``, the per-minute LLM series appended to ``RUN/llm_timeseries.csv``."""
+    seg_dir = run.segment_dir(segment)
+    seg_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "locust", "-f", str(locustfile()), "--profile", str(run.profile),
+            "--headless", "--host", settings.target_url,
+            "--run-time", f"{int(remaining_s + LOCUST_RUN_TIME_SLACK_S)}s",
+            "--csv", str(seg_dir / "stats"), "--html", str(seg_dir / "report.html"),
+            "--llm-timeseries", str(run.llm_timeseries), "--exit-code-on-error", "0"]
+    if settings.workers > 0:
+        argv += ["--processes", str(settings.workers)]
+    return Child("locust", argv, run.logs / "locust.log", env=child_env(run))

@@ -1,0 +1,61 @@
+"""``llmsoak run --status RUN_DIR``: where a run stands (``scripts/soak.sh status`` prints this)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from llmsoak.errors import CommandError
+from llmsoak.run.manifest import read_json
+from llmsoak.run.rundir import RunDir
+from llmsoak.run.snapshot import snapshot
+from llmsoak.units import format_bytes, format_duration
+
+
+def load_run(path) -> tuple[RunDir, dict]:
+    """The run directory and its manifest; CommandError (exit 2) when it is not a run directory."""
+    run = RunDir(__import__("pathlib").Path(path).resolve())
+    if not run.root.is_dir():
+        raise CommandError(f"{path}: no such run directory")
+    manifest = read_json(run.manifest)
+    if manifest is None:
+        raise CommandError(f"{run.manifest}: missing or unreadable (not a run directory of llmsoak run?)")
+    return run, manifest
+
+
+def format_status(snap: dict) -> str:
+    """Human-readable status, one fact per line."""
+    def num(key, spec, none="-"):
+        return none if snap.get(key) is None else format(snap[key], spec)
+
+    slope = snap.get("slope_per_hour")
+    slope_text = "-" if slope is None else f"{'+' if slope >= 0 else '-'}{format_bytes(abs(slope))}/h"
+    cp_at = snap.get("checkpoint_at")
+    lines = [
+        f"run:        {snap.get('id')}  (profile {snap.get('profile')})",
+        f"status:     {snap.get('status')}",
+        f"elapsed:    {format_duration(snap['elapsed_s'])} of {format_duration(snap['duration_s'])}"
+        f"  (remaining {format_duration(snap['remaining_s'])}, segment {snap.get('segments')})",
+        f"load:       users {num('users', '.0f')}  req/s {num('rps', '.1f')}  "
+        f"failures {num('fail_per_s', '.1f')}/s, {num('failures_total', '.0f', '0')} of "
+        f"{num('requests_total', '.0f', '0')} requests",
+        f"memory now: {format_bytes(snap.get('memory_now_bytes'))} (target RSS)",
+        f"trend:      slope {slope_text}, 7-day projection {format_bytes(snap.get('projected_7d'))}, "
+        f"interim verdict {snap.get('verdict') or '-'}"
+        + (f" (checkpoint {format_duration(time.time() - cp_at)} ago)" if cp_at else ""),
+    ]
+    restarts = {k: v for k, v in (snap.get("restarts") or {}).items() if v}
+    if restarts:
+        lines.append("restarts:   " + ", ".join(f"{k} {v}" for k, v in sorted(restarts.items())))
+    result = snap.get("result") or {}
+    if result.get("exit_code") is not None:
+        lines.append(f"result:     exit {result['exit_code']}, verdict {result.get('verdict')}"
+                     + (f" — {result['error']}" if result.get("error") else ""))
+    return "\n".join(lines)
+
+
+def print_status(path, as_json: bool = False) -> int:
+    run, manifest = load_run(path)
+    snap = snapshot(run, manifest)
+    print(json.dumps(snap, indent=2, default=str) if as_json else format_status(snap))
+    return 0
