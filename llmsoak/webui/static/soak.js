@@ -1,0 +1,278 @@
+// llmsoak Soak page: polls ./api/state every 2 s and draws inline SVG charts.
+// Self-contained on purpose: no build step, no CDN, works offline behind Locust's --web-login.
+"use strict";
+
+const POLL_MS = 2000;
+const SVG_NS = "http://www.w3.org/2000/svg";
+const COLORS = { raw: "#90caf9", envelope: "#1565c0", trend: "#ef6c00", projection: "#c62828",
+                 warn: "#ef6c00", limit: "#c62828", cpu: "#2e7d32", p50: "#1565c0", p95: "#ef6c00",
+                 p99: "#c62828", slo: "#c62828" };
+let lastState = null;
+
+// ------------------------------------------------------------------ formatting
+function fmtBytes(n) {
+  if (n === null || n === undefined || !isFinite(n)) return "–";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0, v = Math.abs(n);
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return (n < 0 ? "-" : "") + (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + " " + units[i];
+}
+function fmtNum(v, digits) {
+  if (v === null || v === undefined || !isFinite(v)) return "–";
+  return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(digits === undefined ? 1 : digits);
+}
+function fmtTime(ts) {
+  const d = new Date(ts * 1000);
+  return d.toTimeString().slice(0, 5);
+}
+function el(tag, attrs, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+function svgEl(tag, attrs) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  return node;
+}
+
+// ------------------------------------------------------------------ charts
+// spec: {series: [{points: [[t, y]], color, width, dash, label}], hlines: [{y, color, label}],
+//        xMin?, xMax?, yFormat, xFormat}
+function drawChart(svg, spec) {
+  const vb = svg.viewBox.baseVal;
+  const W = vb.width, H = vb.height, L = 64, R = 12, T = 22, B = 24;
+  while (svg.firstChild) svg.removeChild(svg.firstChild);
+  const all = spec.series.flatMap(s => s.points);
+  if (!all.length) {
+    const t = svgEl("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "empty" });
+    t.textContent = spec.empty || "waiting for data…";
+    svg.appendChild(t);
+    svg.dataset.points = "0";
+    return;
+  }
+  let xMin = spec.xMin !== undefined ? spec.xMin : Math.min(...all.map(p => p[0]));
+  let xMax = spec.xMax !== undefined ? spec.xMax : Math.max(...all.map(p => p[0]));
+  if (xMax <= xMin) xMax = xMin + 1;
+  const ys = all.map(p => p[1]).concat((spec.hlines || []).filter(h => h.inRange).map(h => h.y));
+  let yMin = Math.min(...ys), yMax = Math.max(...ys);
+  if (spec.zeroBased) yMin = Math.min(0, yMin);
+  if (yMax <= yMin) { yMax = yMin + (Math.abs(yMin) || 1) * 0.1; yMin -= (Math.abs(yMin) || 1) * 0.1; }
+  const pad = (yMax - yMin) * 0.08;
+  yMax += pad; if (!spec.zeroBased || yMin > 0) yMin -= pad;
+  const sx = t => L + (t - xMin) / (xMax - xMin) * (W - L - R);
+  const sy = v => T + (1 - (v - yMin) / (yMax - yMin)) * (H - T - B);
+  // grid and axis labels
+  for (let i = 0; i <= 4; i++) {
+    const v = yMin + (yMax - yMin) * i / 4, y = sy(v);
+    svg.appendChild(svgEl("line", { x1: L, x2: W - R, y1: y, y2: y, class: "axis" }));
+    const label = svgEl("text", { x: L - 6, y: y + 4, "text-anchor": "end" });
+    label.textContent = spec.yFormat(v);
+    svg.appendChild(label);
+  }
+  for (let i = 0; i <= 4; i++) {
+    const t = xMin + (xMax - xMin) * i / 4;
+    const label = svgEl("text", { x: sx(t), y: H - 6, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" });
+    label.textContent = (spec.xFormat || fmtTime)(t);
+    svg.appendChild(label);
+  }
+  for (const h of spec.hlines || []) {
+    if (!h.inRange) continue;
+    const y = sy(h.y);
+    svg.appendChild(svgEl("line", { x1: L, x2: W - R, y1: y, y2: y, stroke: h.color, "stroke-width": 1.2,
+                                    "stroke-dasharray": "6 4", class: "hline" }));
+    const label = svgEl("text", { x: W - R - 4, y: y - 4, "text-anchor": "end" });
+    label.textContent = h.label;
+    label.setAttribute("style", `fill:${h.color}`);
+    svg.appendChild(label);
+  }
+  let drawn = 0;
+  for (const s of spec.series) {
+    if (!s.points.length) continue;
+    const d = s.points.map((p, i) => (i ? "L" : "M") + sx(p[0]).toFixed(1) + " " + sy(p[1]).toFixed(1)).join(" ");
+    const path = svgEl("path", { d, fill: "none", stroke: s.color, "stroke-width": s.width || 1.5,
+                                 "stroke-linejoin": "round", class: "series", "data-label": s.label,
+                                 "data-n": String(s.points.length) });
+    if (s.dash) path.setAttribute("stroke-dasharray", s.dash);
+    svg.appendChild(path);
+    drawn += s.points.length;
+  }
+  // legend
+  const legend = svgEl("g", { class: "legend" });
+  let x = L;
+  for (const item of spec.series.filter(s => s.label).concat(spec.legendExtra || [])) {
+    legend.appendChild(svgEl("line", { x1: x, x2: x + 16, y1: 10, y2: 10, stroke: item.color, "stroke-width": 2.5,
+                                       "stroke-dasharray": item.dash || "" }));
+    const t = svgEl("text", { x: x + 20, y: 14 });
+    t.textContent = item.label;
+    legend.appendChild(t);
+    x += 28 + item.label.length * 6.2;
+  }
+  svg.appendChild(legend);
+  svg.dataset.points = String(drawn);
+}
+
+function memoryChart(state) {
+  const svg = document.getElementById("chart-memory");
+  const raw = state.sampler.rss_bytes || [];
+  const trend = state.trend || {};
+  const verdict = trend.verdict || {};
+  const slo = state.profile.slo || {};
+  const showProjection = document.getElementById("show-projection").checked;
+  const series = [{ points: raw, color: COLORS.raw, width: 1, label: "RSS" }];
+  if (trend.envelope && trend.envelope.length) {
+    series.push({ points: trend.envelope, color: COLORS.envelope, width: 2, label: "lower envelope" });
+  }
+  if (trend.trend && trend.trend.length) {
+    series.push({ points: trend.trend, color: COLORS.trend, width: 2, dash: "7 4", label: "trend (current regime)" });
+  }
+  let xMax;
+  const created = (state.sampler.latest || {}).create_time;
+  if (showProjection && verdict.projected_7d !== null && verdict.projected_7d !== undefined
+      && trend.trend && trend.trend.length && created) {
+    const end = trend.trend[trend.trend.length - 1];
+    const t7 = created + 168 * 3600;
+    if (t7 > end[0]) {
+      series.push({ points: [end, [t7, verdict.projected_7d]], color: COLORS.projection, width: 2, dash: "2 4",
+                    label: "projection to 7 days uptime" });
+      xMax = t7;
+    }
+  }
+  const dataMax = Math.max(...series.flatMap(s => s.points.map(p => p[1])), 0);
+  const hlines = [];
+  for (const [key, color, name] of [["memory_warn_bytes", COLORS.warn, "warn"], ["memory_limit_bytes", COLORS.limit, "limit"]]) {
+    const v = slo[key];
+    if (v === null || v === undefined) continue;
+    // A limit far above the curve would flatten it: draw it only when it is within reach.
+    hlines.push({ y: v, color, label: `${name} ${fmtBytes(v)}`, inRange: showProjection || v <= dataMax * 2 });
+  }
+  const legendExtra = hlines.filter(h => !h.inRange).map(h => ({ color: h.color, dash: "6 4", label: h.label + " (off scale)" }));
+  drawChart(svg, { series, hlines, xMax, yFormat: fmtBytes, legendExtra,
+                   xFormat: xMax ? (t => "+" + ((t - raw[0][0]) / 3600).toFixed(0) + " h") : fmtTime,
+                   empty: state.sampler.error || (state.sampler.url ? "waiting for samples…" : "no sampler: start Locust with --sampler-url") });
+  const note = document.getElementById("trend-note");
+  note.textContent = trend.status === "ok" ? `${verdict.verdict}: ${verdict.reason}` : (trend.reason || "");
+}
+
+function cpuChart(state) {
+  drawChart(document.getElementById("chart-cpu"), {
+    series: [{ points: state.sampler.cpu_percent || [], color: COLORS.cpu, width: 1.5, label: "CPU %" }],
+    yFormat: v => v.toFixed(0) + " %", zeroBased: true,
+    empty: state.sampler.url ? "waiting for samples…" : "no sampler configured" });
+}
+
+function ttftChart(state) {
+  const s = state.llm.series || { columns: [], rows: [] };
+  const col = name => s.columns.indexOf(name);
+  const pick = name => s.rows.filter(r => r[col(name)] !== null && r[col(name)] !== undefined).map(r => [r[0], r[col(name)]]);
+  const series = [
+    { points: pick("current_ttft_p50_ms"), color: COLORS.p50, label: "p50" },
+    { points: pick("current_ttft_p95_ms"), color: COLORS.p95, label: "p95" },
+    { points: pick("current_ttft_p99_ms"), color: COLORS.p99, label: "p99", width: 1 },
+  ];
+  const slo = state.profile.slo.ttft_p95_ms;
+  const hlines = slo ? [{ y: slo, color: COLORS.slo, label: `SLO p95 ${slo} ms`, inRange: true }] : [];
+  drawChart(document.getElementById("chart-ttft"), { series, hlines, yFormat: v => fmtNum(v, 0) + " ms", zeroBased: true,
+    empty: state.llm.error || "waiting for requests…" });
+}
+
+// ------------------------------------------------------------------ text parts
+function renderCards(state) {
+  const latest = state.sampler.latest || {};
+  const v = (state.trend || {}).verdict || {};
+  const all = (state.llm.patterns || []).find(r => r.pattern === "all") || {};
+  const cards = [
+    ["Target RSS", fmtBytes(latest.rss_bytes)],
+    ["Target CPU", latest.cpu_percent === undefined ? "–" : fmtNum(latest.cpu_percent, 0) + " %"],
+    ["Memory slope", v.slope_per_hour === undefined || v.slope_per_hour === null ? "–" : fmtBytes(v.slope_per_hour) + "/h"],
+    ["Growth", v.growth_pct_per_hour === undefined || v.growth_pct_per_hour === null ? "–" : v.growth_pct_per_hour.toFixed(3) + " %/h"],
+    ["Projected at 7 d", fmtBytes(v.projected_7d)],
+    ["Hours to limit", v.hours_to_limit === undefined || v.hours_to_limit === null ? "–" : fmtNum(v.hours_to_limit) + " h"],
+    ["Verdict so far", v.verdict || "–", v.verdict === "leak" ? "leak" : v.verdict === "ok" ? "ok" : ""],
+    ["Users", state.locust.user_count === null ? "–" : String(state.locust.user_count)],
+    ["Requests", all.requests === undefined ? "–" : String(all.requests)],
+    ["TTFT p95", fmtNum(all.ttft_p95_ms) + " ms"],
+    ["Tokens/s now", fmtNum(all.current_tokens_per_s)],
+  ];
+  const box = document.getElementById("cards");
+  box.replaceChildren(...cards.map(([label, value, cls]) => {
+    const card = el("div", { class: "card " + (cls || ""), "data-card": label });
+    card.append(el("div", { class: "label" }, label), el("div", { class: "value" }, value));
+    return card;
+  }));
+}
+
+function renderAlerts(state) {
+  const box = document.getElementById("alerts");
+  const active = state.alerts.active || [];
+  if (!active.length) {
+    box.replaceChildren(el("div", { class: "alert ok" }, "No thresholds crossed."));
+    return;
+  }
+  box.replaceChildren(...active.map(a => el("div", { class: "alert " + a.severity, "data-alert": a.key },
+    (a.severity === "critical" ? "✖ " : "⚠ ") + a.message)));
+}
+
+function renderTable(state) {
+  const rows = state.llm.patterns || [];
+  const heads = ["Pattern", "Users", "Requests", "Failures", "By class", "TTFT p50/p95/p99 ms",
+                 "ITL p50/p95 ms", "E2E p50/p95/p99 ms", "Tokens/s now"];
+  const table = document.getElementById("llm-table");
+  table.tHead.replaceChildren(el("tr", {}));
+  heads.forEach(h => table.tHead.rows[0].appendChild(el("th", {}, h)));
+  const ms = (...vs) => vs.map(v => fmtNum(v)).join(" / ");
+  table.tBodies[0].replaceChildren(...rows.map(r => {
+    const tr = el("tr", { class: r.pattern === "all" ? "all" : "" });
+    const classes = Object.entries(r.failures_by_class || {}).filter(([, n]) => n).map(([c, n]) => `${c} ${n}`).join(", ") || "none";
+    [r.pattern, r.users === null ? "–" : r.users, r.requests || 0, r.failures || 0, classes,
+     ms(r.ttft_p50_ms, r.ttft_p95_ms, r.ttft_p99_ms), ms(r.itl_p50_ms, r.itl_p95_ms),
+     ms(r.e2e_p50_ms, r.e2e_p95_ms, r.e2e_p99_ms), fmtNum(r.current_tokens_per_s)]
+      .forEach(v => tr.appendChild(el("td", {}, String(v))));
+    return tr;
+  }));
+  document.getElementById("llm-note").textContent = state.llm.error || "";
+}
+
+function renderEvents(state) {
+  const items = (state.sampler.events || []).map(e => ({ ts: e.timestamp, text: `${e.kind}: ${e.detail}` }))
+    .concat((state.alerts.recent || []).map(a => ({ ts: a.timestamp, text: `alert ${a.state}: ${a.message}` })))
+    .sort((a, b) => b.ts - a.ts).slice(0, 50);
+  document.getElementById("events").replaceChildren(...(items.length ? items : [{ ts: null, text: "none yet" }])
+    .map(i => el("li", {}, (i.ts ? new Date(i.ts * 1000).toLocaleString() + "  " : "") + i.text)));
+}
+
+function render(state) {
+  lastState = state;
+  const p = state.profile;
+  document.getElementById("run-info").textContent =
+    `Locust ${state.locust.state || "?"} · ${state.locust.user_count ?? 0} users` +
+    (state.locust.worker_count !== null && state.locust.worker_count !== undefined ? ` · ${state.locust.worker_count} workers` : "") +
+    ` · profile ${p.name || p.path || "none"}` + (p.error ? ` (${p.error})` : "") +
+    ` · sampler ${state.sampler.status}` + (state.sampler.name ? ` (${state.sampler.name}, pid ${state.sampler.pid})` : "");
+  renderAlerts(state);
+  renderCards(state);
+  memoryChart(state);
+  cpuChart(state);
+  ttftChart(state);
+  renderTable(state);
+  renderEvents(state);
+  document.getElementById("footer").textContent =
+    `updated ${new Date(state.generated_at * 1000).toLocaleTimeString()} · monitor tick ${state.monitor.ticks}`;
+  document.body.dataset.ticks = String(state.monitor.ticks);
+}
+
+async function poll() {
+  try {
+    const resp = await fetch("api/state", { credentials: "same-origin", cache: "no-store" });
+    if (resp.redirected || !resp.ok) throw new Error(`state answered ${resp.status}${resp.redirected ? " (login needed?)" : ""}`);
+    render(await resp.json());
+  } catch (err) {
+    document.getElementById("run-info").textContent = "cannot read the state: " + err.message;
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+
+document.getElementById("show-projection").addEventListener("change", () => { if (lastState) memoryChart(lastState); });
+poll();
