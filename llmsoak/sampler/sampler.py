@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from llmsoak.errors import EXIT_IO_ERROR, EXIT_OK, EXIT_TARGET_UNAVAILABLE, CommandError
+from llmsoak.errors import EXIT_BAD_INPUT, EXIT_IO_ERROR, EXIT_OK, EXIT_TARGET_UNAVAILABLE, CommandError
 from llmsoak.events import append_event
 from llmsoak.sampler.probe import TreeProbe, host_available_bytes
 from llmsoak.sampler.samples_csv import COLUMNS, AppendingCsvWriter, SamplesWriteError
@@ -90,7 +90,7 @@ class Sampler:
         self.metrics_out = metrics_out
         self.duration_s = duration_s
         self.fsync_interval_s = fsync_interval_s
-        self.rescan_s = max(float(rescan_s), self.interval_s)
+        self.rescan_s = max(0.0, float(rescan_s))
         self.log = log
         if exclude_self:
             selector.exclude.add(os.getpid())
@@ -243,6 +243,8 @@ class Sampler:
                                              fsync_interval_s=self.fsync_interval_s, log=self.log)
                 except SamplesWriteError as err:
                     raise CommandError(str(err.strerror or err), EXIT_IO_ERROR) from err
+                except ValueError as err:
+                    raise CommandError(f"--metrics-out: {err}", EXIT_BAD_INPUT) from err
                 scraper.start()
             self._event("start", f"sampling {self.selector.describe()} every {self.interval_s:g} s "
                                  f"into {self.out_path}")
@@ -268,6 +270,8 @@ class Sampler:
             return AppendingCsvWriter(self.out_path, COLUMNS, fsync_interval_s=self.fsync_interval_s)
         except SamplesWriteError as err:
             raise CommandError(str(err.strerror or err), EXIT_IO_ERROR) from err
+        except ValueError as err:
+            raise CommandError(str(err), EXIT_BAD_INPUT) from err
         except OSError as err:
             raise CommandError(f"cannot create {self.out_path.parent}: {err.strerror}", EXIT_IO_ERROR) from err
 

@@ -87,7 +87,7 @@ class AppendingCsvWriter:
             raise SamplesWriteError(err.errno, f"cannot open {self.path} for appending: {err.strerror}") from err
         try:
             self._size = self._recover()
-        except SamplesWriteError:
+        except (SamplesWriteError, ValueError):
             os.close(self._fd)
             raise
         except OSError as err:
@@ -114,8 +114,7 @@ class AppendingCsvWriter:
         first = os.pread(self._fd, min(size, 4096), 0).split(b"\n", 1)[0].decode(errors="replace")
         header = [c.strip().strip('"') for c in first.split(",")]
         if header != list(self.columns):
-            raise SamplesWriteError(0, f"{self.path} exists with other columns ({first[:80]!r}); "
-                                       "use a new file")
+            raise ValueError(f"{self.path} exists with other columns ({first[:80]!r}); use a new file")
         self.last_timestamp = self._last_timestamp(tail)
         return size
 
