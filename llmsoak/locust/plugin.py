@@ -1,0 +1,158 @@
+"""``register(environment)``: attach llmsoak's LLM metrics, time series and memory bounds to Locust.
+
+Call it from an ``init`` listener (the locustfile does). It works the same on a local runner,
+a master and its workers (``--processes N`` or ``--master``/``--worker``):
+
+* workers put their per-minute LLM windows into Locust's ``report_to_master`` payload
+  (key ``llmsoak_minutes``), the master merges them in ``worker_report``;
+* the master (or the local runner) samples users per pattern every 5 s, writes each finished
+  minute to ``llm_timeseries.csv`` and the rest at ``quitting``;
+* :mod:`llmsoak.locust.bounded_memory` trims the master's per-second counters and chart history.
+
+The live numbers are read through :func:`get_llm_state` — the API the web UI renders.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import gevent
+
+from llmsoak.locust import bounded_memory
+from llmsoak.locust.timeseries import REPORT_KEY, LLMState, TimeseriesCSV
+from llmsoak.locust.users import PATTERN_OF_CLASS
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_INTERVAL_S = 5.0
+"""How often the master/local runner samples users per pattern and closes finished minutes."""
+
+_STATE_ATTR = "_llmsoak_state"
+
+
+def add_arguments(parser) -> None:
+    """Locust ``init_command_line_parser`` hook: ``--llm-timeseries PATH``."""
+    parser.add_argument(
+        "--llm-timeseries", type=str, default=None, include_in_web_ui=False,
+        help="CSV the master appends per-minute LLM metrics to (default: $LLMSOAK_RUN_DIR/"
+             "llm_timeseries.csv, else ./llm_timeseries.csv)")
+
+
+def timeseries_path(options) -> Path:
+    """Where this run's llm_timeseries.csv goes (the option, else LLMSOAK_RUN_DIR, else cwd)."""
+    explicit = getattr(options, "llm_timeseries", None) if options is not None else None
+    if explicit:
+        return Path(explicit)
+    run_dir = os.environ.get("LLMSOAK_RUN_DIR")
+    return Path(run_dir) / "llm_timeseries.csv" if run_dir else Path("llm_timeseries.csv")
+
+
+def get_llm_state(environment) -> LLMState:
+    """This node's :class:`~llmsoak.locust.timeseries.LLMState` (created on first use).
+
+    ``get_llm_state(env).snapshot()`` returns a JSON-ready dict, stable for the web UI::
+
+        {"timestamp": unix_s, "role": "local"|"master"|"worker", "started_at": unix_s|None,
+         "elapsed_s": float, "late_reports": int,
+         "patterns": {"active": {"users": int,
+                                 "current": ROW | None,      # the last written minute
+                                 "cumulative": SUMMARY}, ...},
+         "all": {"users": int, "current": ROW | None, "cumulative": SUMMARY}}
+
+    ROW is one llm_timeseries.csv row as a dict (contracts.md columns). SUMMARY has ``requests``,
+    ``failures``, ``failures_by_class`` {http, timeout, disconnect, malformed, empty, other},
+    ``ttft_p50_ms``, ``ttft_p95_ms``, ``ttft_p99_ms``, ``itl_p50_ms``, ``itl_p95_ms``,
+    ``tpot_p50_ms``, ``e2e_p50_ms``, ``e2e_p95_ms``, ``e2e_p99_ms`` (None when no data),
+    ``input_tokens``, ``output_tokens``, ``tokens_per_s`` (output tokens over the elapsed run) and
+    ``output_tokens_approximate`` (True when some counts are chunks, not server usage).
+    On a master the numbers cover all workers.
+    """
+    state = getattr(environment, _STATE_ATTR, None)
+    if state is None:
+        state = LLMState()
+        setattr(environment, _STATE_ATTR, state)
+    return state
+
+
+def _role(runner) -> str:
+    from locust.runners import MasterRunner, WorkerRunner
+
+    if isinstance(runner, MasterRunner):
+        return "master"
+    if isinstance(runner, WorkerRunner):
+        return "worker"
+    return "local"
+
+
+def users_by_pattern(runner) -> dict[str, int]:
+    """Current users per pattern; on a master, as the workers last reported them."""
+    counts = getattr(runner, "reported_user_classes_count", None)
+    if counts is None or _role(runner) != "master":
+        counts = runner.user_classes_count
+    out: dict[str, int] = {}
+    for class_name, n in counts.items():
+        pattern = PATTERN_OF_CLASS.get(class_name)
+        if pattern is not None:
+            out[pattern] = out.get(pattern, 0) + n
+    return out
+
+
+def register(environment, patterns: list[str] | tuple[str, ...] = ()) -> LLMState:
+    """Attach every llmsoak listener to ``environment`` (whose runner exists: call from ``init``)."""
+    runner = environment.runner
+    state = get_llm_state(environment)
+    state.role = _role(runner)
+    for name in patterns:
+        if name not in state.patterns:
+            state.patterns.append(name)
+    events = environment.events
+
+    if state.role == "worker":
+        def on_report_to_master(client_id, data, **_kw):
+            data[REPORT_KEY] = state.take_report()
+        events.report_to_master.add_listener(on_report_to_master)
+        return state
+
+    if state.role == "master":
+        def on_worker_report(client_id, data, **_kw):
+            rows = data.get(REPORT_KEY)
+            if rows:
+                state.merge_report(rows)
+        events.worker_report.add_listener(on_worker_report)
+
+    writer = TimeseriesCSV(timeseries_path(environment.parsed_options))
+
+    def on_test_start(**_kw):
+        state.stopped_at = None
+        if state.started_at is None:
+            state.started_at = time.time()
+
+    def on_test_stop(**_kw):
+        state.stopped_at = time.time()
+
+    def flush(final: bool) -> None:
+        try:
+            writer.append(state.close_minutes(time.time(), final=final))
+        except OSError as exc:  # a full disk must not kill the load test; say it once per minute
+            logger.error("llmsoak: cannot write %s: %s", writer.path, exc)
+
+    def sampler() -> None:
+        while True:
+            gevent.sleep(SAMPLE_INTERVAL_S)
+            if runner.state not in ("ready", "stopped") or state.started_at is not None:
+                state.sample_users(users_by_pattern(runner))
+                flush(final=False)
+
+    def on_quitting(**_kw):
+        if state.started_at is not None:
+            flush(final=True)
+
+    events.test_start.add_listener(on_test_start)
+    events.test_stop.add_listener(on_test_stop)
+    events.quitting.add_listener(on_quitting)
+    gevent.spawn(sampler)
+    bounded_memory.install(environment)
+    return state

@@ -1,0 +1,294 @@
+"""Locust users: a person at a chat box, in four patterns (Active, Casual, Sporadic, Stress).
+
+Each user loops over *sessions*. A session is ``turns_per_session`` messages; every turn sends the
+growing history (OpenAI/Ollama ``messages``, or a rendered transcript for completion endpoints) or
+just the new message with the session id (a chat application keeps the history itself), appends
+the reply, then thinks ``think_time_s`` before the next turn. After the last turn the session ends
+(chat app: ``DELETE /chat/{session_id}``), the user pauses ``session_pause_s`` and starts a new
+one. History is capped at the pattern's ``max_history_turns`` so a week-long user stays bounded.
+
+Every model request produces one Locust request event (response time = end-to-end; a failure
+carries ``"<class>: <detail>"``), LLM metric rows (see :mod:`llmsoak.locust.metrics`) and one
+record in the per-minute :class:`~llmsoak.locust.timeseries.LLMState`.
+
+:func:`build_user_classes` turns a profile into concrete Locust classes named ``ActiveUser``,
+``CasualUser``, ... (``<Name>User`` for custom patterns) with the profile's weight / fixed count.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import time
+from time import perf_counter
+
+import gevent
+from locust import FastHttpUser, constant, task
+
+from llmsoak.locust.clients import (
+    FLAVOURS,
+    ChatApp,
+    Flavour,
+    RequestResult,
+    classify_exception,
+    read_body,
+    read_stream,
+)
+from llmsoak.locust.metrics import log_llm_metrics
+
+PATTERN_OF_CLASS: dict[str, str] = {}
+"""Locust user class name → pattern name, filled by build_user_classes (for users per pattern)."""
+
+_session_ids = itertools.count(1)
+
+_WORDS = ("the model answers questions about travel cooking history science music code weather "
+          "books gardening sport health money films planets animals languages maths art design "
+          "please explain why how what when where could would should compare summarise list").split()
+
+
+def builtin_prompt(rng: random.Random, tokens: int) -> str:
+    """A prompt of about ``tokens`` tokens (≈ 0.75 words per token) from a small built-in vocabulary."""
+    words = max(1, int(tokens * 0.75))
+    return "Question: " + " ".join(rng.choice(_WORDS) for _ in range(words)) + "?"
+
+
+class _WordsConversation:
+    """Fallback conversation when no prompt source is configured (tests, bare use)."""
+
+    def __init__(self, opening: str) -> None:
+        self.opening = opening
+
+    def message(self, turn: int) -> str:
+        return self.opening if turn == 0 else f"Tell me more about point {turn}."
+
+
+def make_flavour(target, pattern) -> Flavour:
+    """The protocol client for ``target`` (profile.Target) as used by ``pattern`` (PatternSpec)."""
+    stream = target.stream if pattern.stream is None else pattern.stream
+    if target.flavour == "chat":
+        api = target.chat
+        if api is None:
+            return ChatApp(model=target.model or "")
+        mode = api.stream if stream else "none"
+        return ChatApp(model=target.model or "", stream_mode=mode, body_template=dict(api.body),
+                       reply_path=api.reply_path, delta_path=api.delta_path,
+                       usage_path=api.usage_path or "usage", path=api.path,
+                       end_session_path=api.end_session.path if api.end_session else None)
+    cls = FLAVOURS[(target.flavour, target.endpoint)]
+    return cls(model=target.model or "", stream=stream)
+
+
+class LLMChatUser(FastHttpUser):
+    """Base class: one simulated person holding multi-turn chat sessions with the target.
+
+    Class attributes set by :func:`build_user_classes`: ``pattern`` (PatternSpec), ``target``
+    (profile.Target), ``prompt_source`` (a PromptSource or None), ``system_prompt``.
+    """
+
+    abstract = True
+    wait_time = constant(0)  # the session loop does its own think time and pauses
+    pattern = None
+    target = None
+    prompt_source = None
+    """llmsoak.prompts.PromptSource (``next_conversation(rng, target_tokens)``), or None."""
+    system_prompt: str | None = None
+    seed: int | None = None
+
+    def __init__(self, environment) -> None:
+        super().__init__(environment)
+        seed = None if self.seed is None else hash((self.seed, type(self).__name__, next(_session_ids)))
+        self.rng = random.Random(seed)
+        self.flavour = make_flavour(self.target, self.pattern)
+        self.request_name = f"{self.flavour.label} [{self.pattern.name}]"
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+        headers.update(self.target.resolve_headers())  # secrets read from the environment now, never stored elsewhere
+        self.headers = headers
+        from llmsoak.locust.plugin import get_llm_state
+        self.llm_state = get_llm_state(environment)
+        self._started = False
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            gevent.sleep(seconds)
+
+    @task
+    def chat_session(self) -> None:
+        """One session: first-message delay (once per user), turns with think time, end, pause."""
+        pattern, rng = self.pattern, self.rng
+        if not self._started:
+            self._started = True
+            self._sleep(pattern.first_message_delay_s.sample(rng))
+        session_id = f"llmsoak-{self.pattern.name}-{next(_session_ids)}"
+        messages: list[dict] = []
+        if self.system_prompt and self.flavour.keeps_history:
+            messages.append({"role": "system", "content": self.system_prompt})
+        turns = pattern.turns_per_session.sample_int(rng, minimum=1)
+        conversation = self._conversation(pattern.prompt_tokens.sample_int(rng, minimum=1))
+        for turn in range(turns):
+            if turn:
+                self._sleep(pattern.think_time_s.sample(rng))
+            messages.append({"role": "user", "content": conversation.message(turn)})
+            self.flavour.max_tokens = pattern.max_tokens.sample_int(rng, minimum=1)
+            to_send = messages if pattern.history else messages[-1:]
+            result = self.send(to_send, session_id)
+            if result.ok:
+                messages.append({"role": "assistant", "content": result.text})
+            else:
+                messages.pop()  # the turn failed: the person retypes rather than keeping half a reply
+            self._trim_history(messages)
+        self.end_session(session_id)
+        self._sleep(pattern.session_pause_s.sample(rng))
+
+    def _conversation(self, prompt_tokens: int):
+        """The session's user messages: ``.message(turn)`` (0 = opening, about ``prompt_tokens``)."""
+        source = self.prompt_source
+        if source is None:
+            return _WordsConversation(builtin_prompt(self.rng, prompt_tokens))
+        return source.next_conversation(self.rng, target_tokens=prompt_tokens)
+
+    def _trim_history(self, messages: list[dict]) -> None:
+        keep = 2 * max(1, self.pattern.max_history_turns)
+        system = 1 if messages and messages[0]["role"] == "system" else 0
+        if len(messages) - system > keep:
+            del messages[system:len(messages) - keep]
+
+    def send(self, messages: list[dict], session_id: str) -> RequestResult:
+        """POST one model request, read it to the end, record it everywhere; never raises."""
+        flavour = self.flavour
+        streamed = flavour.stream_format is not None
+        payload = json.dumps(flavour.body(messages, session_id))
+        result = RequestResult()
+        t_sent = perf_counter()
+        with self.client.request("POST", flavour.path, name=self.request_name, data=payload,
+                                 headers=self.headers, stream=streamed, catch_response=True) as resp:
+            status = resp.status_code or 0
+            result.status = status
+            error = getattr(resp, "error", None)
+            if status >= 400:
+                result.e2e_ms = (perf_counter() - t_sent) * 1000.0
+                result.fail("http", f"HTTP {status}")
+            elif status == 0 or resp.headers is None:
+                result.e2e_ms = (perf_counter() - t_sent) * 1000.0
+                result.fail(*classify_exception(error or resp.request_meta.get("exception")
+                                                or ConnectionError("no response")))
+            elif streamed:
+                read_stream(resp.stream.readline, flavour, result, t_sent)
+            else:
+                exc = resp.request_meta.get("exception")
+                if exc is not None:
+                    result.e2e_ms = (perf_counter() - t_sent) * 1000.0
+                    result.fail(*classify_exception(exc))
+                else:
+                    read_body(resp.content, flavour, result, t_sent)
+            resp.request_meta["response_time"] = result.e2e_ms
+            if result.ok:
+                resp.success()
+            else:
+                resp.failure(result.failure_message)
+        if streamed and not result.ok:
+            _close_quietly(resp)
+        log_llm_metrics(self.environment.stats, self.request_name, result)
+        self.llm_state.record(self.pattern.name, result, time.time())
+        return result
+
+    def end_session(self, session_id: str) -> None:
+        """Chat apps keep history server-side: tell them the session is over (a normal HTTP row)."""
+        flavour = self.flavour
+        if isinstance(flavour, ChatApp) and flavour.end_session_path:
+            path = flavour.end_session_path.replace("{session_id}", session_id)
+            name = f"{flavour.end_session_path} [{self.pattern.name}]"
+            with self.client.request("DELETE", path, name=name, headers=self.headers,
+                                     catch_response=True) as resp:
+                if resp.status_code in (200, 202, 204, 404):  # 404: already expired, fine
+                    resp.success()
+                else:
+                    resp.failure(f"http: HTTP {resp.status_code}" if resp.status_code else "disconnect: no response")
+
+
+def _close_quietly(resp) -> None:
+    """Drop a connection left mid-body (a failed stream) instead of returning it to the pool."""
+    try:
+        stream = resp.stream
+        sock = getattr(stream, "_sock", None)
+        if sock is not None:
+            pool = getattr(stream, "_pool", None)
+            stream._sock = None
+            if pool is not None:
+                pool.release_socket(sock)
+            else:
+                sock.close()
+    except Exception:  # noqa: BLE001 - best effort cleanup of a broken connection
+        pass
+
+
+class ActiveUser(LLMChatUser):
+    """Lively conversation: short think times, long sessions."""
+
+    abstract = True
+
+
+class CasualUser(LLMChatUser):
+    """A message every minute or two, short sessions, long breaks."""
+
+    abstract = True
+
+
+class SporadicUser(LLMChatUser):
+    """Idle for long stretches, then a burst of quick messages."""
+
+    abstract = True
+
+
+class StressUser(LLMChatUser):
+    """No think time, long prompts and outputs, as fast as the target answers."""
+
+    abstract = True
+
+
+_BASES = {"active": ActiveUser, "casual": CasualUser, "sporadic": SporadicUser, "stress": StressUser}
+
+
+def _int_weight(weight: float | None, scale: int) -> int:
+    return max(1, int(round((1 if weight is None else weight) * scale)))
+
+
+def class_name(pattern_name: str) -> str:
+    return "".join(part.capitalize() for part in pattern_name.replace("-", "_").split("_")) + "User"
+
+
+def build_user_classes(profile, *, prompt_source=None) -> dict[str, type[LLMChatUser]]:
+    """Concrete Locust user classes for ``profile`` (llmsoak.profile.Profile), keyed by class name.
+
+    Weights become Locust ``weight``; fixed counts become ``fixed_count``. Network timeouts come
+    from ``target.timeout_s`` (idle gap between reads) and ``target.connect_timeout_s``.
+    """
+    classes: dict[str, type[LLMChatUser]] = {}
+    weights = [spec.weight for spec in profile.patterns if spec.users is None and spec.weight is not None]
+    # Locust wants integer weights: scale fractional ones (0.5, 1.5) so their ratios survive.
+    scale = 1 if all(float(w).is_integer() for w in weights) else 100
+    for spec in profile.patterns:
+        base = _BASES.get(spec.base, LLMChatUser)
+        name = class_name(spec.name)
+        attrs = {
+            "abstract": False,
+            "pattern": spec,
+            "target": profile.target,
+            "host": profile.target.url,
+            "network_timeout": float(profile.target.timeout_s),
+            "connection_timeout": float(getattr(profile.target, "connect_timeout_s", 10.0)),
+            "system_prompt": getattr(profile.prompts, "system_prompt", None),
+            "seed": getattr(profile.prompts, "seed", None),
+            "__module__": __name__,
+        }
+        if prompt_source is not None:
+            attrs["prompt_source"] = prompt_source
+            attrs["system_prompt"] = getattr(prompt_source, "system_prompt", None) or attrs["system_prompt"]
+        if spec.users is not None:
+            attrs["fixed_count"] = int(spec.users)
+            attrs["weight"] = 1
+        else:
+            attrs["weight"] = _int_weight(spec.weight, scale)
+        classes[name] = type(name, (base,), attrs)
+        PATTERN_OF_CLASS[name] = spec.name
+    return classes

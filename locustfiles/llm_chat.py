@@ -1,0 +1,32 @@
+"""llmsoak's Locust entry point: chat users from a profile, LLM metrics in Locust's own stats.
+
+    locust -f locustfiles/llm_chat.py --profile profiles/smoke.yaml [-H URL]
+    locust -f locustfiles/llm_chat.py --profile P.yaml --headless -u 8 -r 2 -t 10m --csv out/stats
+    locust -f locustfiles/llm_chat.py --profile P.yaml --processes 4        # or --master / --worker
+
+The profile (``--profile`` or $LLMSOAK_PROFILE) decides the user classes (ActiveUser, CasualUser,
+SporadicUser, StressUser, custom ones) and the load shape, so it is read at import; an invalid
+profile prints one line and exits 2 before any request. ``-H`` overrides ``target.url``.
+All logic lives in llmsoak.locust; see docs/locust.md.
+"""
+
+from locust import events
+
+from llmsoak.locust.entry import load_profile_from_argv
+
+profile, user_classes = load_profile_from_argv()
+globals().update(user_classes)
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser):
+    from llmsoak.locust.plugin import add_arguments
+
+    add_arguments(parser)
+
+
+@events.init.add_listener
+def _init(environment, **_kwargs):
+    from llmsoak.locust.entry import init_environment
+
+    init_environment(environment, profile)
