@@ -92,6 +92,8 @@ class Orchestrator:
     # -- main ----------------------------------------------------------------------------------
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # started under nohup (scripts/soak.sh): a closed terminal must not stop it
             signal.signal(sig, self._on_signal)
         self.run_dir.pid_file.write_text(f"{os.getpid()}\n")
         import psutil
@@ -259,6 +261,8 @@ class Orchestrator:
                 continue
             if name == "target_sampler" and self.target is not None and not self.target.alive():
                 continue  # it follows the target by pid: restarted with it
+            if name == "locust_sampler" and self.locust is not None and not self.locust.alive():
+                continue  # it follows Locust by pid: restarted with the next segment
             if child.restart_at is None:
                 delay = child.backoff.delay_s(child.uptime_s())
                 child.restart_at = now + delay

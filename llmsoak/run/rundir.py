@@ -111,7 +111,8 @@ def new_run_dir(out: str | Path | None, profile_name: str, base: str | Path = "r
 
     if out is not None:
         root = Path(out)
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        # scripts/soak.sh creates the folder with only the orchestrator's own log in it.
+        if root.exists() and (not root.is_dir() or any(p.name != "orchestrator.log" for p in root.iterdir())):
             raise CommandError(f"--out {root}: exists and is not empty (use --resume {root} to continue it)")
     else:
         root = Path(base) / run_id(profile_name)

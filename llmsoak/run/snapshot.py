@@ -108,6 +108,9 @@ def snapshot(run: RunDir, manifest: dict | None = None) -> dict:
     if status == "running" and not alive:
         status = "interrupted (orchestrator not running: resume it)"
     checkpoint = read_json(run.checkpoint) or {}
+    final = read_json(run.verdict) if manifest.get("status") in ("finished", "stopped") else None
+    if final:  # an ended run: its final analysis, not the last interim one
+        checkpoint = {"timestamp": manifest.get("ended_at"), "verdict": final}
     metric = ((checkpoint.get("verdict") or {}).get("metrics") or {}).get("rss_bytes") or {}
     return {
         "id": manifest.get("id"), "profile": manifest.get("profile_name"), "status": status,
