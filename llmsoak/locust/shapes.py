@@ -168,7 +168,7 @@ def diurnal_users(load: LoadConfig, t_s: float) -> tuple[int, int, float]:
     """Users at scenario second ``t_s`` of the diurnal week → ``(users, weekday 0=Mon, hour)``.
 
     A cosine between night_users (at peak_hour ± 12 h) and day_users (at peak_hour); Saturday
-    and Sunday are multiplied by weekend_factor.
+    and Sunday are multiplied by weekend_factor (blended in over the 6 hours around midnight).
     """
     d = load.diurnal
     assert d is not None
@@ -177,9 +177,21 @@ def diurnal_users(load: LoadConfig, t_s: float) -> tuple[int, int, float]:
     hour = (clock_s % _DAY_S) / 3600.0
     level = (1.0 + math.cos(2.0 * math.pi * (hour - d.peak_hour) / 24.0)) / 2.0
     users = d.night_users + (d.day_users - d.night_users) * level
-    if weekday >= 5:
-        users *= d.weekend_factor
+    users *= 1.0 + (d.weekend_factor - 1.0) * _weekend_weight(weekday + hour / 24.0)
     return int(round(users)), weekday, hour
+
+
+def _weekend_weight(x_days: float) -> float:
+    """0 on weekdays, 1 on Saturday and Sunday, blended over the 6 hours around each midnight
+    where the weekend starts or ends so the user count has no step. ``x_days`` since Monday 00:00."""
+    r = 0.125  # 3 hours, in days
+    if x_days < r:
+        return 0.5 - x_days / (2 * r)
+    if x_days >= 7 - r:
+        return 0.5 + (7 - x_days) / (2 * r)
+    if 5 - r <= x_days < 5 + r:
+        return (x_days - (5 - r)) / (2 * r)
+    return 1.0 if 5 + r <= x_days < 7 - r else 0.0
 
 
 class DiurnalShape(ProfileShape):
