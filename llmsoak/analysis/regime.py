@@ -20,7 +20,7 @@ from llmsoak.analysis.trend import lag1_autocorr, ols_sse
 START_FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 SPLITS = (1 / 3, 1 / 2, 2 / 3)
 # A split must explain this many noise variances before the suffix counts as "not one line".
-SETTLED_THRESHOLD = 16.0
+SETTLED_THRESHOLD = 150.0
 MIN_SUFFIX_POINTS = 12
 MIN_SHIFT_TAIL_FRACTION = 0.15
 

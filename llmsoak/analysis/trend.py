@@ -137,8 +137,32 @@ def ols_slope(t: np.ndarray, y: np.ndarray) -> float:
     return float(np.dot(tc, y - y.mean())) / stt if stt > 0 else 0.0
 
 
-def seasonal_component(t_h: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The fitted 24 h + 12 h harmonic part of ``y`` (a linear trend fitted alongside)."""
-    X = design_matrix(t_h, float(np.mean(t_h)), seasonal=True)
-    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-    return X[:, 2:] @ beta[2:]
+def seasonal_component(t_h: np.ndarray, y: np.ndarray, lag_h: float = 3.0) -> np.ndarray:
+    """The 24 h + 12 h harmonic part of ``y``, estimated so that steps and trends do not leak into it.
+
+    The harmonics are fitted to lagged differences ``y(t) - y(t - lag_h)`` (a trend becomes a
+    constant, a single step a short burst that the trimmed refit drops), then integrated back.
+    """
+    t_h = np.asarray(t_h, dtype=float)
+    y = np.asarray(y, dtype=float)
+    H = design_matrix(t_h, 0.0, seasonal=True)[:, 2:]
+    j = np.searchsorted(t_h, t_h - lag_h, side="right") - 1
+    ok = j >= 0
+    if ok.sum() < 20:
+        return np.zeros_like(y)
+    i = np.flatnonzero(ok)
+    j = j[ok]
+    dy = y[i] - y[j]
+    X = np.column_stack([t_h[i] - t_h[j], H[i] - H[j]])
+    keep = np.ones(len(dy), dtype=bool)
+    for _ in range(3):
+        beta, *_ = np.linalg.lstsq(X[keep], dy[keep], rcond=None)
+        r = dy - X @ beta
+        mad = 1.4826 * float(np.median(np.abs(r[keep] - np.median(r[keep]))))
+        if mad <= 0:
+            break
+        new_keep = np.abs(r) <= 4 * mad
+        if new_keep.sum() < 0.5 * len(dy) or (new_keep == keep).all():
+            break
+        keep = new_keep
+    return H @ beta[1:]

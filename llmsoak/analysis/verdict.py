@@ -19,7 +19,7 @@ from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered, wind
 from llmsoak.analysis.metric_specs import MetricSpec, metric_spec
 from llmsoak.analysis.regime import find_regime
 from llmsoak.analysis.segments import Segment, find_gaps, split_segments, typical_interval_s
-from llmsoak.analysis.trend import TrendFit, fit_trend, seasonal_component
+from llmsoak.analysis.trend import TrendFit, fit_trend, ols_slope, seasonal_component
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
 from llmsoak.units import format_bytes
 
@@ -29,7 +29,7 @@ WINDOWS_PER_SEGMENT = 400
 MAX_WINDOWS_TOTAL = 4000
 ENVELOPE_SMOOTH_WINDOWS = 5  # rolling minimum over 5 windows (~1/80 of a segment) kills GC teeth
 MIN_REGIME_POINTS = 12
-SEASONAL_MIN_HOURS = 48.0  # fit the 24 h cycle only when two whole days are in view
+SEASONAL_MIN_HOURS = 46.0  # fit the 24 h cycle only when (nearly) two whole days are in view
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,6 +99,7 @@ class _SegmentFit:
     regime_idx: int
     settled: bool
     fit: TrendFit | None
+    thirds: tuple[float, float, float] = (0.0, 0.0, 0.0)  # slopes of the regime's thirds (per hour)
 
 
 def analyze_metric(df, metric: str = "rss_bytes", *, limit: float | None = None,
@@ -178,7 +179,20 @@ def _fit_segment(t, y, seg, spec, interval_s, total_s, seed, env_t, env_y) -> _S
     r = regime.start_idx
     seasonal_fit = (t_h[-1] - t_h[r]) >= SEASONAL_MIN_HOURS
     fit = fit_trend(t_h[r:], z[r:] if seasonal_fit else zd[r:], seasonal=seasonal_fit, seed=seed)
-    return _SegmentFit(seg, t_h, z, r, regime.settled, fit)
+    return _SegmentFit(seg, t_h, z, r, regime.settled, fit, _thirds(t_h[r:], zd[r:]))
+
+
+def _thirds(t_h: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares slopes of the first, middle and last third (by time) of a regime."""
+    edges = t_h[0] + (t_h[-1] - t_h[0]) * np.array([0, 1 / 3, 2 / 3, 1 + 1e-12])
+    cut = np.searchsorted(t_h, edges)
+    return tuple(ols_slope(t_h[a:b], y[a:b]) if b - a >= 3 else 0.0 for a, b in zip(cut[:-1], cut[1:], strict=True))
+
+
+def _persistent(sf: _SegmentFit, sign: int) -> bool:
+    """Growth in every third of the regime (each at least 30% of the whole slope): no step, no bend."""
+    s = sign * sf.fit.slope_per_hour
+    return s > 0 and all(sign * x >= 0.3 * s for x in sf.thirds)
 
 
 def _uptime_origin_h(seg: Segment) -> float:
@@ -196,7 +210,7 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     regime_h = float(cur.t_h[-1] - cur.t_h[cur.regime_idx])
     level = float(np.median(cur.z[cur.regime_idx:]))
     s, lo, hi = fit.slope_per_hour, fit.slope_lo, fit.slope_hi
-    settled = cur.settled
+    settled = cur.settled or _persistent(cur, sign)
     pooled_note = ""
     span_h = regime_h
     if len(usable) >= 2:
@@ -207,8 +221,10 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
         q = float(np.sum(w * (slopes - s) ** 2))
         se = float(np.sqrt(1.0 / np.sum(w) * max(1.0, q / (len(usable) - 1))))
         lo, hi = s - 1.96 * se, s + 1.96 * se
-        agree = float(np.mean(sign * slopes > 0))
-        settled = settled or agree >= 0.75
+        # Pooling needs growth that persists within most runs: a warm-up tail in short runs
+        # between restarts slopes up too, but fades within each run.
+        agree = float(np.mean([_persistent(u, sign) for u in usable]))
+        settled = agree >= 0.75
         span_h = float(sum(u.t_h[-1] - u.t_h[u.regime_idx] for u in usable))
         pooled_note = f" (pooled over {len(usable)} runs between restarts, {agree:.0%} of them growing)"
     threshold = max(spec.min_growth_pct_per_hour / 100.0 * abs(level), spec.min_abs_per_hour)
@@ -282,9 +298,9 @@ def _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h, r
                 f"{format_value(threshold, u)}/h or more.")
     if not settled:
         return (f"{metric} changes course during the run ({rate} in its latest stretch{pooled_note}); "
-                f"no single trend yet, about {hours_needed:.0f} more hours at a steady load would tell.")
+                f"no single trend yet, about {math.ceil(hours_needed)} more hours at a steady load would tell.")
     return (f"{metric} cannot be judged yet: {rate} {since}{pooled_note} includes both no growth and "
-            f"the {format_value(threshold, u)}/h threshold; about {hours_needed:.0f} more hours of samples are needed.")
+            f"the {format_value(threshold, u)}/h threshold; about {math.ceil(hours_needed)} more hours of samples are needed.")
 
 
 def overall_verdict(verdicts) -> str:
