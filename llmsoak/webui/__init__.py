@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["install", "register", "get_monitor"]
+__all__ = ["add_arguments", "get_monitor", "install", "register"]
 
 logger = logging.getLogger(__name__)
 _ATTR = "_llmsoak_webui_monitor"
@@ -56,7 +56,8 @@ def register(environment, *, poll_interval_s: float = 2.0, trend_interval_s: flo
     return monitor
 
 
-def _add_arguments(parser, **_kwargs) -> None:
+def add_arguments(parser, **_kwargs) -> None:
+    """Locust ``init_command_line_parser`` hook: ``--sampler-url`` (shown in the start form)."""
     parser.add_argument("--sampler-url", type=str, default="", include_in_web_ui=True,
                        env_var="LLMSOAK_SAMPLER_URL",
                        help="Live endpoint of `llmsoak sample --listen` (http://127.0.0.1:PORT) for the "
@@ -74,5 +75,5 @@ def install() -> None:
     _installed = True
     from locust import events
 
-    events.init_command_line_parser.add_listener(lambda parser, **kw: _add_arguments(parser, **kw))
+    events.init_command_line_parser.add_listener(lambda parser, **kw: add_arguments(parser, **kw))
     events.init.add_listener(lambda environment, **_: register(environment))

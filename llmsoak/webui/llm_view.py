@@ -1,8 +1,8 @@
 """Reading the Locust side's LLM snapshot into flat per-pattern rows for tables, charts and alerts.
 
-``get_llm_state(environment).snapshot()`` (llmsoak.locust.plugin) gives per-pattern current and
-cumulative LLM metrics, each a ``Window.summary()`` dict (``ttft_p95_ms``, ``failures_by_class``,
-``tokens_per_s``, ...). This module only reads it; it never reaches into the plugin's internals.
+``get_llm_state(environment).snapshot()`` (llmsoak.locust.plugin) gives, per pattern and for
+``all``, ``users``, ``current`` (the last finished minute's llm_timeseries.csv row, or None) and
+``cumulative`` (a summary: ``ttft_p95_ms``, ``failures_by_class``, ``tokens_per_s``, ...). This module only reads it; it never reaches into the plugin's internals.
 """
 
 from __future__ import annotations
@@ -32,68 +32,53 @@ def read_snapshot(environment) -> tuple[dict | None, str | None]:
         return None, f"LLM snapshot failed: {type(err).__name__}: {err}"
 
 
-def _patterns(snapshot: dict) -> dict[str, Any]:
-    for key in ("patterns", "by_pattern"):
-        value = snapshot.get(key)
-        if isinstance(value, dict):
-            return value
-    return {k: v for k, v in snapshot.items() if isinstance(v, dict) and ("current" in v or "cumulative" in v)}
-
-
-def _window(entry: dict, which: str) -> dict:
-    value = entry.get(which)
-    if isinstance(value, dict):
-        return value
-    return entry if which == "cumulative" and "requests" in entry else {}
-
-
-def _users(entry: dict, snapshot: dict, name: str) -> int | None:
-    for source in (entry, entry.get("current") or {}):
-        if isinstance(source, dict) and isinstance(source.get("users"), (int, float)):
-            return int(source["users"])
-    users = snapshot.get("users")
-    if isinstance(users, dict) and isinstance(users.get(name), (int, float)):
-        return int(users[name])
-    return None
+def _entries(snapshot: dict) -> list[tuple[str, dict]]:
+    """``[(pattern, entry), ...]`` with the snapshot's top-level ``all`` entry last."""
+    patterns = snapshot.get("patterns")
+    out = [(str(k), v) for k, v in (patterns.items() if isinstance(patterns, dict) else ()) if isinstance(v, dict)]
+    if isinstance(snapshot.get("all"), dict):
+        out = [(k, v) for k, v in out if k != "all"] + [("all", snapshot["all"])]
+    return out
 
 
 def pattern_rows(snapshot: dict | None) -> list[dict]:
-    """One flat row per pattern (``all`` last): users, cumulative counts and percentiles, current rates.
+    """One flat row per pattern (``all`` last): users, cumulative counts and percentiles, recent values.
 
     Keys: ``pattern``, ``users``, every SUMMARY_FIELDS key from the cumulative window,
-    ``failures_by_class`` (dict), ``current_*`` for the current window's percentiles and tokens/s,
-    and ``error_rate`` (cumulative failed fraction, None before the first request).
+    ``failures_by_class`` (dict), ``error_rate`` (cumulative failed fraction, None before the first
+    request), and ``current_*`` (TTFT percentiles, tokens/s, requests, failures, error rate) from
+    the last finished minute, or from the whole run until the first minute has finished
+    (``current_span`` says which: ``"minute"`` or ``"run"``).
     """
     if not isinstance(snapshot, dict):
         return []
     rows = []
-    patterns = _patterns(snapshot)
-    for name, entry in patterns.items():
-        if not isinstance(entry, dict):
-            continue
-        cum, cur = _window(entry, "cumulative"), _window(entry, "current")
-        row: dict[str, Any] = {"pattern": str(name), "users": _users(entry, snapshot, str(name))}
+    for name, entry in _entries(snapshot):
+        cum = entry.get("cumulative") if isinstance(entry.get("cumulative"), dict) else {}
+        cur = entry.get("current") if isinstance(entry.get("current"), dict) else None
+        users = entry.get("users")
+        row: dict[str, Any] = {"pattern": name, "users": int(users) if isinstance(users, (int, float)) else None}
         for key in SUMMARY_FIELDS:
             row[key] = cum.get(key)
         row["failures_by_class"] = dict(cum.get("failures_by_class") or {})
-        for key in ("ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "itl_p50_ms", "e2e_p95_ms", "tokens_per_s",
-                    "requests", "failures"):
-            row[f"current_{key}"] = cur.get(key)
         requests = row.get("requests") or 0
         row["error_rate"] = (row.get("failures") or 0) / requests if requests else None
+        recent = cur if cur is not None else cum
+        row["current_span"] = "minute" if cur is not None else "run"
+        for key in ("ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "e2e_p95_ms", "tokens_per_s", "requests", "failures"):
+            row[f"current_{key}"] = recent.get(key)
         cur_requests = row.get("current_requests") or 0
         row["current_error_rate"] = (row.get("current_failures") or 0) / cur_requests if cur_requests else None
         rows.append(row)
-    rows.sort(key=lambda r: (r["pattern"] == "all", r["pattern"]))
     return rows
 
 
 def overall_row(rows: list[dict]) -> dict | None:
-    """The ``all`` row, or None (a snapshot with a single pattern and no ``all`` → that pattern)."""
+    """The ``all`` row, or None when the snapshot has none."""
     for row in rows:
         if row["pattern"] == "all":
             return row
-    return rows[0] if len(rows) == 1 else None
+    return None
 
 
 def format_failures(by_class: dict) -> str:

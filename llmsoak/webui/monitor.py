@@ -217,7 +217,8 @@ class SoakMonitor:
             "generated_at": round(self._clock(), 3),
             "locust": {"state": getattr(runner, "state", None), "user_count": getattr(runner, "user_count", None),
                        "role": type(runner).__name__ if runner is not None else None,
-                       "worker_count": getattr(runner, "worker_count", None)},
+                       "worker_count": getattr(runner, "worker_count", None)
+                       if type(runner).__name__ == "MasterRunner" else None},
             "profile": {"path": self.profile_path(), "name": getattr(profile, "name", None),
                         "error": self.profiles.error,
                         "slo": {k: getattr(slo, k, None) for k in ("ttft_p95_ms", "error_rate",

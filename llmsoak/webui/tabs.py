@@ -66,7 +66,7 @@ def soak_table_rows(state: dict, page_url: str) -> list[dict]:
     rows.append(("Target CPU", "–" if cpu is None else f"{cpu:.0f} % of one core"))
     if trend.get("status") == "ok":
         slope = verdict.get("slope_per_hour")
-        rows.append(("Memory slope", "–" if slope is None else f"{format_bytes(abs(slope))}/h {'up' if slope >= 0 else 'down'}"))
+        rows.append(("Memory slope", "–" if slope is None else f"{'+' if slope >= 0 else '-'}{format_bytes(abs(slope))}/h"))
         growth = verdict.get("growth_pct_per_hour")
         rows.append(("Growth per hour", "–" if growth is None else f"{growth:.3f} %/h"))
         rows.append(("Projected at 7 days uptime", format_bytes(verdict.get("projected_7d"))))
@@ -82,7 +82,8 @@ def soak_table_rows(state: dict, page_url: str) -> list[dict]:
     rows.append(("Profile thresholds", ", ".join(limits) if limits else "none set in the profile"))
     active = state["alerts"]["active"]
     rows.append(("Alerts", "; ".join(a["message"] for a in active) if active else "none"))
-    return [{"name": k, "item": k, "value": str(v)} for k, v in rows]
+    # Locust's table sorts rows by ``name``: a zero-padded index keeps this reading order.
+    return [{"name": f"{i:02d}", "item": k, "value": str(v)} for i, (k, v) in enumerate(rows)]
 
 
 def install_tabs(environment, monitor, page_path: str) -> None:

@@ -21,9 +21,9 @@ function fmtNum(v, digits) {
   if (v === null || v === undefined || !isFinite(v)) return "–";
   return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(digits === undefined ? 1 : digits);
 }
-function fmtTime(ts) {
+function fmtTime(ts, spanS) {
   const d = new Date(ts * 1000);
-  return d.toTimeString().slice(0, 5);
+  return d.toTimeString().slice(0, spanS !== undefined && spanS < 900 ? 8 : 5);
 }
 function el(tag, attrs, text) {
   const node = document.createElement(tag);
@@ -74,7 +74,7 @@ function drawChart(svg, spec) {
   for (let i = 0; i <= 4; i++) {
     const t = xMin + (xMax - xMin) * i / 4;
     const label = svgEl("text", { x: sx(t), y: H - 6, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" });
-    label.textContent = (spec.xFormat || fmtTime)(t);
+    label.textContent = (spec.xFormat || fmtTime)(t, xMax - xMin);
     svg.appendChild(label);
   }
   for (const h of spec.hlines || []) {
