@@ -271,3 +271,19 @@ def test_keep_alive_serves_several_requests_on_one_connection(fast_stub):
     stats = fast_stub.get_json("/_stub/stats")
     assert stats["requests_by_endpoint"] == {"/v1/chat/completions": 3}
     assert stats["responses_by_status"] == {"200": 3} and stats["tokens_streamed"] == 6
+
+
+def test_expect_100_continue_is_answered_before_the_body(fast_stub):
+    parts = urlsplit(fast_stub.url)
+    body = json.dumps({"messages": MESSAGES, "max_tokens": 2}).encode()
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        assert sock.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        reply = b""
+        while b"total_tokens" not in reply:
+            chunk = sock.recv(65536)
+            assert chunk
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n")

@@ -72,7 +72,7 @@ def test_admin_endpoint_replaces_rates_and_validates(fault_stub):
     reply = set_faults(fault_stub, {"http_503": 1})  # replaces: unnamed faults go back to 0
     assert fault_stub.get_json("/_stub/faults")["http_500"] == 0.0
     assert fault_stub.get_json("/_stub/faults")["http_503"] == 1.0
-    for bad in ({"nope": 0.1}, {"http_500": 2}, {"http_500": "x"}, [1]):
+    for bad in ({"nope": 0.1}, {"http_500": 2}, {"http_500": "x"}, [1], {"http_500": 0.7, "stall": 0.6}):
         reply = set_faults(fault_stub, bad)
         assert reply["status"] == 400 and reply["error"]
     assert fault_stub.get_json("/_stub/faults")["http_503"] == 1.0  # unchanged by bad posts

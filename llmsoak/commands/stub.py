@@ -68,7 +68,7 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from llmsoak.errors import CommandError
     from llmsoak.stub.config import StubConfig
-    from llmsoak.stub.faults import FaultSpecError, parse_fault_spec
+    from llmsoak.stub.faults import FaultSpecError, check_total, parse_fault_spec
     from llmsoak.stub.server import run as run_server
 
     faults: dict[str, float] = {}
@@ -80,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
         faults[name] = rate
     if args.port > 65535:
         raise CommandError(f"--port {args.port}: must be between 0 and 65535")
-    if sum(faults.values()) > 1.0 + 1e-9:
-        raise CommandError(f"--fault rates add up to {sum(faults.values()):g}; at most one fault "
-                           "per request, so they must add up to 1 or less")
+    try:
+        check_total(faults, where="--fault")
+    except FaultSpecError as err:
+        raise CommandError(str(err)) from None
     config = StubConfig(
         host=args.host, port=args.port, ttft_ms=args.ttft_ms,
         prefill_ms_per_1k_tokens=args.prefill_ms_per_1k_tokens, itl_ms=args.itl_ms,

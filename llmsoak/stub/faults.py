@@ -1,8 +1,7 @@
 """Fault injection: which faults exist, how ``--fault NAME=RATE`` is read, and the per-request draw.
 
 At most one fault per request: one uniform draw in [0, 1) is compared against the cumulative
-rates in the fixed order of :data:`FAULT_NAMES` (if the rates sum above 1, later names get less
-than asked). The draw uses the stub's seeded RNG, so ``--seed`` makes a run reproducible.
+rates in the fixed order of :data:`FAULT_NAMES`, so the rates must add up to 1 or less. The draw uses the stub's seeded RNG, so ``--seed`` makes a run reproducible.
 """
 
 from __future__ import annotations
@@ -53,7 +52,16 @@ def rates_from_json(obj: object) -> dict[str, float]:
     rates = dict.fromkeys(FAULT_NAMES, 0.0)
     for name, rate in obj.items():
         rates[name] = _check_rate(str(name), rate, where="POST /_stub/faults")
+    check_total(rates, where="POST /_stub/faults")
     return rates
+
+
+def check_total(rates: dict[str, float], where: str) -> None:
+    """At most one fault per request: the rates must add up to 1 or less."""
+    total = sum(rates.values())
+    if total > 1.0 + 1e-9:
+        raise FaultSpecError(f"{where}: fault rates add up to {total:g}; at most one fault per "
+                             "request, so they must add up to 1 or less")
 
 
 class FaultInjector:

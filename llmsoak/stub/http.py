@@ -148,6 +148,7 @@ class HttpProtocol(asyncio.Protocol):
         self._pending: deque[Request] = deque()
         self._task: asyncio.Task | None = None
         self._broken = False  # stop parsing after an unrecoverable framing error
+        self._continued = False  # "100 Continue" already sent for the request being read
         self._paused_reading = False
         self._write_paused = False
         self._drain_waiter: asyncio.Future | None = None
@@ -235,7 +236,11 @@ class HttpProtocol(asyncio.Protocol):
             return self._fail(413, "request body too large")
         total = end + 4 + length
         if len(buf) < total:
+            if not self._continued and "100-continue" in headers.get("expect", "").lower():
+                self._continued = True  # curl waits a second for this before sending a large body
+                self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             return None
+        self._continued = False
         body = bytes(buf[end + 4:total])
         del buf[:total]
         conn = headers.get("connection", "").lower()
