@@ -14,6 +14,7 @@ The live numbers are read through :func:`get_llm_state` — the API the web UI r
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import time
@@ -100,6 +101,30 @@ def users_by_pattern(runner) -> dict[str, int]:
     return out
 
 
+def write_final_stats_csv(environment) -> None:
+    """Rewrite ``--csv``'s ``_stats.csv`` and ``_failures.csv`` once the run is over.
+
+    Locust rewrites those files every second from a greenlet that is not run again after the
+    users stop, so they can miss the last second (requests that finished during a graceful
+    stop). Written atomically with Locust's own CSV formatter, so the columns are Locust's.
+    """
+    prefix = getattr(environment.parsed_options, "csv_prefix", None)
+    if not prefix:
+        return
+    from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+    formatter = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for suffix, write in (("_stats.csv", formatter.requests_csv), ("_failures.csv", formatter.failures_csv)):
+        path = Path(prefix + suffix)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                write(csv.writer(fh))
+            os.replace(tmp, path)
+        except OSError as exc:
+            logger.error("llmsoak: cannot write %s: %s", path, exc)
+
+
 def register(environment, patterns: list[str] | tuple[str, ...] = ()) -> LLMState:
     """Attach every llmsoak listener to ``environment`` (whose runner exists: call from ``init``)."""
     runner = environment.runner
@@ -149,6 +174,7 @@ def register(environment, patterns: list[str] | tuple[str, ...] = ()) -> LLMStat
     def on_quitting(**_kw):
         if state.started_at is not None:
             flush(final=True)
+        write_final_stats_csv(environment)
 
     events.test_start.add_listener(on_test_start)
     events.test_stop.add_listener(on_test_stop)

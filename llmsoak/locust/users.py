@@ -25,6 +25,8 @@ from time import perf_counter
 
 import gevent
 from locust import FastHttpUser, constant, task
+from locust.exception import StopUser
+from locust.user.users import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
 from llmsoak.locust.clients import (
     FLAVOURS,
@@ -109,8 +111,16 @@ class LLMChatUser(FastHttpUser):
         self._started = False
 
     def _sleep(self, seconds: float) -> None:
+        """Think/pause: marked WAITING so a graceful stop (``--stop-timeout``) ends the user here
+        at once, while a request in flight (RUNNING) is allowed to finish and be counted."""
+        if self._state == LOCUST_STATE_STOPPING:
+            raise StopUser()
         if seconds > 0:
+            self._state = LOCUST_STATE_WAITING
             gevent.sleep(seconds)
+            if self._state == LOCUST_STATE_STOPPING:
+                raise StopUser()
+            self._state = LOCUST_STATE_RUNNING
 
     @task
     def chat_session(self) -> None:
@@ -137,6 +147,8 @@ class LLMChatUser(FastHttpUser):
             else:
                 messages.pop()  # the turn failed: the person retypes rather than keeping half a reply
             self._trim_history(messages)
+            if self._state == LOCUST_STATE_STOPPING:
+                raise StopUser()
         self.end_session(session_id)
         self._sleep(pattern.session_pause_s.sample(rng))
 
