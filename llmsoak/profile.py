@@ -465,7 +465,8 @@ def _parse_target(raw: object) -> Target:
         raise _Fail("target.url", "required (e.g. http://127.0.0.1:8000)")
     url = s.string("url")
     if not _URL_RE.match(url):
-        raise _Fail("target.url", f"expected http://HOST[:PORT][/PATH], got {url!r}")
+        hint = " ({port} is filled in only by `llmsoak run`)" if "{port}" in url else ""
+        raise _Fail("target.url", f"expected http://HOST[:PORT][/PATH], got {url!r}{hint}")
     flavour = s.string("flavour", "openai", FLAVOURS)
     endpoint = s.string("endpoint", "chat", ENDPOINTS[flavour])
     model = s.string("model")
