@@ -137,7 +137,7 @@ def _bad(resp: Responder, message: str) -> None:
 
 
 async def chat(app: StubApp, request: Request, resp: Responder) -> None:
-    """POST /chat {"session_id", "message", "stream": false|true|"sse"|"ndjson", "max_tokens"?}."""
+    """POST /chat {"session_id", "message", "stream": false|"none"|true|"sse"|"ndjson", "max_tokens"?}."""
     try:
         body = json.loads(request.body)
     except (ValueError, UnicodeDecodeError):
@@ -156,8 +156,10 @@ async def chat(app: StubApp, request: Request, resp: Responder) -> None:
     stream = body.get("stream", False)
     if stream is True:
         stream = "sse"
+    elif stream == "none":
+        stream = False
     if stream not in (False, None, "sse", "ndjson"):
-        _bad(resp, "'stream' must be false, true, \"sse\" or \"ndjson\"")
+        _bad(resp, "'stream' must be false, true, \"none\", \"sse\" or \"ndjson\"")
         return
     max_tokens = body.get("max_tokens")
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
