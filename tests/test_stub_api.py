@@ -287,3 +287,17 @@ def test_expect_100_continue_is_answered_before_the_body(fast_stub):
             assert chunk
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_http_1_0_client_gets_a_stream_that_ends_at_close(fast_stub):
+    parts = urlsplit(fast_stub.url)
+    body = json.dumps({"messages": MESSAGES, "max_tokens": 3, "stream": True}).encode()
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.0\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding" not in head and b"Connection: close" in head
+    events, done = sse_objects([ln for ln in payload.decode().split("\n") if ln])
+    assert done and sum(1 for e in events if e["choices"][0]["delta"].get("content")) == 3

@@ -55,11 +55,12 @@ Handler = Callable[[Request, "Responder"], Awaitable[None]]
 class Responder:
     """Writes the response to one request; knows whether headers went out and with which status."""
 
-    __slots__ = ("_conn", "_keep_alive", "status", "chunked", "finished")
+    __slots__ = ("_conn", "_keep_alive", "_http10", "status", "chunked", "finished")
 
-    def __init__(self, conn: HttpProtocol, keep_alive: bool) -> None:
+    def __init__(self, conn: HttpProtocol, keep_alive: bool, http10: bool = False) -> None:
         self._conn = conn
         self._keep_alive = keep_alive
+        self._http10 = http10  # HTTP/1.0 has no chunked encoding: stream until close instead
         self.status: int | None = None
         """Status code of the headers sent, None until then."""
         self.chunked = False
@@ -77,7 +78,8 @@ class Responder:
         if content_type:
             lines.append(f"Content-Type: {content_type}")
         if length is None:
-            lines.append("Transfer-Encoding: chunked")
+            if not self._http10:
+                lines.append("Transfer-Encoding: chunked")
         else:
             lines.append(f"Content-Length: {length}")
         lines.append("Connection: keep-alive" if self._keep_alive else "Connection: close")
@@ -100,23 +102,26 @@ class Responder:
         self._conn.write(self._head(status, content_type, length, ()))
 
     def start_stream(self, status: int, content_type: str) -> None:
-        """Send headers for a chunked (streamed) body."""
-        self.chunked = True
+        """Send headers for a chunked (streamed) body (HTTP/1.0: a body that ends at close)."""
+        self.chunked = not self._http10
+        if self._http10:
+            self._keep_alive = False
         self._conn.write(self._head(status, content_type, None, (("Cache-Control", "no-cache"),)))
 
     def write(self, text: str) -> None:
         """Write ``text`` (UTF-8) as one chunk of a streamed body."""
         data = text.encode()
         if data:
-            self._conn.write(b"%x\r\n%b\r\n" % (len(data), data))
+            self._conn.write(b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data)
 
     def write_raw(self, data: bytes) -> None:
         """Write bytes as they are (body of a Content-Length response, or a deliberate mess)."""
         self._conn.write(data)
 
     def end_stream(self) -> None:
-        """Finish a chunked body cleanly."""
-        self._conn.write(b"0\r\n\r\n")
+        """Finish a streamed body cleanly (HTTP/1.0: the connection closes after it)."""
+        if self.chunked:
+            self._conn.write(b"0\r\n\r\n")
         self.finished = True
 
     async def drain(self) -> None:
@@ -257,7 +262,8 @@ class HttpProtocol(asyncio.Protocol):
                 if self._paused_reading and len(self._pending) < MAX_PIPELINED // 2 and self.transport:
                     self._paused_reading = False
                     self.transport.resume_reading()
-                responder = Responder(self, request.keep_alive and request.error is None)
+                responder = Responder(self, request.keep_alive and request.error is None,
+                                      request.version == "HTTP/1.0")
                 if request.error is not None:
                     status, message = request.error
                     responder.send(status, json.dumps({"error": message}).encode())
