@@ -67,7 +67,7 @@ def make_run_dir(root: Path, *, hours: float = 6.0, interval_s: float = 10.0,
     else:
         growth = np.zeros(n)
     gc = 30 * MIB * (((t - T0) % 300.0) / 300.0)  # 5-minute GC sawtooth
-    noise = _ar1(n, 0.9, 1.5 * MIB, rng)
+    noise = _ar1(n, 0.8, 0.5 * MIB, rng)
     rss = base + growth + gc + noise
     df = pd.DataFrame({
         "timestamp": t, "pid": pid, "create_time": create_time, "rss_bytes": rss.round(),

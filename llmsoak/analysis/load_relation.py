@@ -1,35 +1,24 @@
-"""Does memory growth follow the load? Bytes per request and per session, busy vs idle growth.
+"""Does memory growth follow the load? Bytes per request and per session, busy vs quiet growth.
 
-The memory series is cut into windows of equal length; in each window the lower envelope (the
-minimum, i.e. memory after garbage collection) is taken, and the envelope's increment from one
-window to the next is set against the requests served in that window. Increments across a restart
-of the target are dropped. Three views come out:
+The memory series is reduced to its lower envelope per window of a minute or more (the minimum:
+memory after garbage collection) within each run of the target (restarts split it). The envelope
+is then fitted, per run, as ``level = a_run + b * requests_served_so_far + c * hours``:
 
-- ``bytes_per_request`` (and ``bytes_per_session`` when the run closed chat sessions): envelope
-  growth divided by the work done in the same windows;
-- ``correlation``: Spearman's rank correlation of increments against requests per window;
-- ``busy_growth_per_hour`` vs ``idle_growth_per_hour``: growth rate in the busier half of the
-  windows against the quieter half (or against windows with no traffic at all).
+- ``b`` is the growth per request (``bytes_per_request``), ``c`` the growth per hour that the
+  load does not explain (timers, background tasks, fragmentation);
+- with busy and quiet periods the two columns are not collinear and the fit separates them; under
+  a steady load they are, and the data cannot tell (``follows_load`` None);
+- standard errors are inflated for autocorrelated residuals ((1 + r) / (1 - r)), and a side
+  needs t > 3 to count.
 
-``follows_load`` is True when growth happens mostly while busy, False when the quiet windows grow
-about as fast (time-driven growth: caches, timers, fragmentation), None when the load hardly
-varied and the data cannot tell.
+``follows_load`` is True when the per-request term is significant and carries at least three
+quarters of the growth, False when the time term is significant and carries half or more.
+``busy_growth_per_hour`` and ``idle_growth_per_hour`` are the fitted rates at the busy and quiet
+request rates of the run. ``bytes_per_session`` divides the growth by the chat sessions closed
+(Locust's ``DELETE /chat/{id}`` count) when there were any.
 """
 
 from __future__ import annotations
-
-import math
-
-
-def _spearman(x, y) -> float | None:
-    import pandas as pd
-
-    if len(x) < 6:
-        return None
-    rx, ry = pd.Series(x).rank(), pd.Series(y).rank()
-    if rx.std() == 0 or ry.std() == 0:
-        return None
-    return float(rx.corr(ry))
 
 
 def segment_ids(df):
@@ -47,20 +36,46 @@ def segment_ids(df):
     return np.cumsum(seg)
 
 
+def _fit(y, cum_req, t_h, seg):
+    """Within-run OLS of y on (cum_req, t_h); (b, c, se_b, se_c, collinear)."""
+    import numpy as np
+    import pandas as pd
+
+    def demean(x):
+        return x - pd.Series(x).groupby(seg).transform("mean").to_numpy()
+
+    yd, xd, td = demean(y), demean(cum_req), demean(t_h)
+    X = np.column_stack([xd, td])
+    if len(y) < 8 or np.std(xd) == 0 or np.std(td) == 0:
+        return None
+    corr = abs(float(np.corrcoef(xd, td)[0, 1]))
+    coef, *_ = np.linalg.lstsq(X, yd, rcond=None)
+    resid = yd - X @ coef
+    dof = max(len(y) - 2 - len(np.unique(seg)), 1)
+    sigma2 = float(resid @ resid) / dof
+    r = float(np.corrcoef(resid[:-1], resid[1:])[0, 1]) if len(resid) > 3 and np.std(resid) > 0 else 0.0
+    r = min(max(r, 0.0), 0.98)
+    cov = np.linalg.pinv(X.T @ X) * sigma2 * (1 + r) / (1 - r)
+    return float(coef[0]), float(coef[1]), float(np.sqrt(cov[0, 0])), float(np.sqrt(cov[1, 1])), corr > 0.9995
+
+
 def relate_growth_to_load(samples, metric: str, load_df=None, totals: dict | None = None) -> dict:
     """Relate ``metric``'s envelope growth in ``samples`` (timestamp + metric [+ pid/create_time])
-    to per-minute ``load_df`` (timestamp, requests[, users]) and Locust ``totals``.
+    to per-minute ``load_df`` (timestamp, requests) and Locust ``totals`` (requests, sessions).
 
     Returns a JSON-ready dict; values are None where the data cannot say.
     """
     import numpy as np
-    import pandas as pd
+
+    from llmsoak.analysis.envelope import rolling_min_centered
+    from llmsoak.analysis.segments import typical_interval_s
 
     totals = totals or {}
     out: dict = {"metric": metric, "requests_total": totals.get("requests"),
                  "sessions_total": totals.get("sessions"), "window_s": None, "windows": 0,
                  "growth": None, "bytes_per_request": None, "bytes_per_session": None,
-                 "correlation": None, "busy_growth_per_hour": None, "idle_growth_per_hour": None,
+                 "growth_per_hour_without_load": None, "load_share": None,
+                 "busy_growth_per_hour": None, "idle_growth_per_hour": None,
                  "follows_load": None, "summary": ""}
     df = samples[["timestamp", metric]].copy()
     df["segment"] = segment_ids(samples)
@@ -68,94 +83,100 @@ def relate_growth_to_load(samples, metric: str, load_df=None, totals: dict | Non
     if len(df) < 2:
         out["summary"] = f"Not enough {metric} samples to relate growth to load."
         return out
-    t0, t1 = float(df["timestamp"].iloc[0]), float(df["timestamp"].iloc[-1])
-    duration_s = max(t1 - t0, 1.0)
-    window_s = max(60.0, 60.0 * math.ceil(duration_s / 60.0 / 60.0))  # at most ~60 windows
+    t = df["timestamp"].to_numpy(dtype=float)
+    t0, t1 = float(t[0]), float(t[-1])
+    window_s = max(60.0, 3.0 * typical_interval_s(t), (t1 - t0) / 2000.0)
     out["window_s"] = window_s
     df["window"] = ((df["timestamp"] - t0) // window_s).astype(np.int64)
-    env = df.groupby(["segment", "window"], sort=True)[metric].min().reset_index()
-    same_seg = env["segment"].diff() == 0
-    env["increment"] = env[metric].diff().where(same_seg)
-    inc = env.dropna(subset=["increment"])
-    growth = float(inc["increment"].sum()) if len(inc) else 0.0
-    out["growth"] = growth
+    env = df.groupby(["segment", "window"], sort=True).agg(y=(metric, "min"), t=("timestamp", "mean")).reset_index()
+    # A rolling minimum over 5 windows per run spans a GC cycle of a few minutes (as the verdict does).
+    env["y"] = env.groupby("segment")["y"].transform(
+        lambda v: rolling_min_centered(v.to_numpy(dtype=float), 5) if len(v) >= 5 else v)
+    first = env.groupby("segment")["y"].transform("first")
+    last = env.groupby("segment")["y"].transform("last")
+    growth = float((last - first)[~env["segment"].duplicated()].sum())
+    out["growth"], out["windows"] = growth, int(len(env))
 
-    requests_in_windows = None
-    if load_df is not None and len(load_df) and "requests" in load_df:
-        ld = load_df[["timestamp", "requests"]].dropna()
+    have_series = load_df is not None and len(load_df) and "requests" in load_df
+    if have_series:
+        ld = load_df[["timestamp", "requests"]].dropna().sort_values("timestamp")
         ld = ld[(ld["timestamp"] >= t0 - 60) & (ld["timestamp"] <= t1)]
-        if len(ld):
-            w = ((ld["timestamp"].clip(lower=t0) - t0) // window_s).astype(np.int64)
-            per_window = ld.groupby(w)["requests"].sum()
-            inc = inc.assign(requests=inc["window"].map(per_window).fillna(0.0).to_numpy())
-            requests_in_windows = float(inc["requests"].sum())
-            if out["requests_total"] is None:
-                out["requests_total"] = float(ld["requests"].sum())
-    out["windows"] = int(len(inc))
-
-    work = requests_in_windows if requests_in_windows else out["requests_total"]
-    if work and work > 0:
-        out["bytes_per_request"] = growth / work
+        have_series = len(ld) >= 4
+    if not have_series:
+        work = out["requests_total"]
+        if work:
+            out["bytes_per_request"] = growth / work
+        if out["sessions_total"]:
+            out["bytes_per_session"] = growth / out["sessions_total"]
+        out["summary"] = _summary(out, growth) if work else ""
+        out["summary"] += (" " if out["summary"] else "") + (
+            "No per-minute request counts (llm_timeseries.csv or Locust history): "
+            "cannot tell whether growth follows load.")
+        return out
+    # Requests served by the middle of each envelope window (a minute's requests spread evenly).
+    minute_end = ld["timestamp"].to_numpy(dtype=float) + 60.0
+    cum = np.cumsum(ld["requests"].to_numpy(dtype=float))
+    cum_at = np.interp(env["t"].to_numpy(), np.concatenate([[minute_end[0] - 60.0], minute_end]),
+                       np.concatenate([[0.0], cum]))
+    if out["requests_total"] is None:
+        out["requests_total"] = float(cum[-1])
+    t_h = (env["t"].to_numpy() - t0) / 3600.0
+    seg = env["segment"].to_numpy()
+    fit = _fit(env["y"].to_numpy(dtype=float), cum_at, t_h, seg)
     if out["sessions_total"]:
         out["bytes_per_session"] = growth / out["sessions_total"]
-
-    if requests_in_windows is None or len(inc) < 4:
-        out["summary"] = ("No per-window request counts (llm_timeseries.csv or Locust history): "
-                          "cannot tell whether growth follows load.")
+    if fit is None:
+        out["bytes_per_request"] = growth / cum[-1] if cum[-1] > 0 else None
+        out["summary"] = _summary(out, growth)
         return out
-    req = inc["requests"].to_numpy(dtype=float)
-    incr = inc["increment"].to_numpy(dtype=float)
-    out["correlation"] = _spearman(incr, req)
-    hours_per_window = window_s / 3600.0
-    top = req.max()
-    idle = req <= 0.05 * top if top > 0 else np.ones_like(req, dtype=bool)
-    if idle.sum() < 2 or (~idle).sum() < 2:  # no quiet spells: split at the median instead
-        idle = req <= np.median(req)
-        if idle.all() or not idle.any():
-            idle = np.zeros_like(req, dtype=bool)
-    if idle.any() and (~idle).any():
-        busy_rate = float(incr[~idle].sum() / ((~idle).sum() * hours_per_window))
-        idle_rate = float(incr[idle].sum() / (idle.sum() * hours_per_window))
-        out["busy_growth_per_hour"], out["idle_growth_per_hour"] = busy_rate, idle_rate
-    spread = float(pd.Series(req).std() / req.mean()) if req.mean() > 0 else 0.0
-    out["follows_load"] = _decide(out, growth, spread)
+    b, c, se_b, se_c, collinear = fit
+    hours = (t1 - t0) / 3600.0
+    served = float(np.ptp(cum_at)) if len(cum_at) else 0.0
+    load_part, time_part = b * served, c * hours
+    rates = ld["requests"].to_numpy(dtype=float) * 60.0  # requests per hour, per minute row
+    top = float(np.percentile(rates, 95)) if len(rates) else 0.0
+    busy, quiet = rates[rates >= 0.5 * top], rates[rates <= max(0.05 * top, np.percentile(rates, 25))]
+    if collinear:
+        out["bytes_per_request"] = growth / served if served > 0 else None
+    else:
+        out["bytes_per_request"] = b
+        out["growth_per_hour_without_load"] = c
+        total_pos = max(load_part, 0.0) + max(time_part, 0.0)
+        out["load_share"] = max(load_part, 0.0) / total_pos if total_pos > 0 else None
+        if len(busy) and len(quiet):
+            out["busy_growth_per_hour"] = c + b * float(busy.mean())
+            out["idle_growth_per_hour"] = c + b * float(quiet.mean())
+        if growth > 0 and total_pos > 0:
+            if b > 3 * se_b and load_part >= 0.75 * total_pos:
+                out["follows_load"] = True
+            elif c > 3 * se_c and time_part >= 0.5 * total_pos:
+                out["follows_load"] = False
     out["summary"] = _summary(out, growth)
     return out
-
-
-def _decide(out: dict, growth: float, load_spread: float) -> bool | None:
-    busy, idle, rho = out["busy_growth_per_hour"], out["idle_growth_per_hour"], out["correlation"]
-    if growth <= 0 or busy is None or load_spread < 0.2:
-        return None  # no growth, or the load never varied enough to separate the two
-    if busy > 0 and idle <= 0.25 * busy and (rho is None or rho > 0.2):
-        return True
-    if idle >= 0.5 * max(busy, 0.0) and (rho is None or rho < 0.5):
-        return False
-    return None
 
 
 def _summary(out: dict, growth: float) -> str:
     from llmsoak.units import format_bytes
 
     metric = out["metric"]
-    is_bytes = metric.endswith("_bytes")
-    fmt = format_bytes if is_bytes else (lambda v: f"{v:.3g}")
+    fmt = format_bytes if metric.endswith("_bytes") else (lambda v: f"{v:.3g}")
     parts = []
     if out["bytes_per_request"] is not None and growth > 0:
         parts.append(f"{fmt(out['bytes_per_request'])} per request")
     if out["bytes_per_session"] is not None and growth > 0:
         parts.append(f"{fmt(out['bytes_per_session'])} per session")
-    head = f"{metric} grew {fmt(growth)} over the analysed windows" + (f" ({', '.join(parts)})" if parts else "")
+    head = f"{metric} grew {fmt(growth)} in total" + (f" ({', '.join(parts)})" if parts else "")
+    busy, idle = out["busy_growth_per_hour"], out["idle_growth_per_hour"]
+    rates = f" ({fmt(busy)}/h at busy load vs {fmt(idle)}/h when quiet)" if busy is not None and idle is not None else ""
     if out["follows_load"] is True:
-        tail = ("growth follows load: it happens while requests are served "
-                f"({fmt(out['busy_growth_per_hour'])}/h busy vs {fmt(out['idle_growth_per_hour'])}/h quiet), "
-                "so look at per-request state (caches, session history, buffers)")
+        tail = (f"growth follows load{rates}: look at per-request state (caches, session history, buffers)")
     elif out["follows_load"] is False:
-        tail = ("growth does not follow load: quiet periods grow about as fast as busy ones "
-                f"({fmt(out['idle_growth_per_hour'])}/h vs {fmt(out['busy_growth_per_hour'])}/h), "
-                "so look at time-driven state (timers, background tasks, fragmentation)")
+        tail = (f"growth does not follow load{rates}: it goes on without traffic, so look at "
+                "time-driven state (timers, background tasks, fragmentation)")
     elif growth <= 0:
         tail = "no net growth to attribute"
+    elif out["load_share"] is None:
+        tail = "the load was too steady to tell whether growth follows it (vary it, e.g. a step or diurnal shape)"
     else:
-        tail = "the load varied too little to tell whether growth follows it"
+        tail = f"neither requests nor time alone explain the growth clearly{rates}"
     return f"{head}; {tail}."

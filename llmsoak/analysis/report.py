@@ -129,6 +129,8 @@ def draw_charts(analysis: RunAnalysis, charts_dir: Path) -> dict[str, Path]:
 def _fmt(value, unit: str, per_hour: bool = False) -> str:
     if value is None:
         return "–"
+    if abs(value) < 1e-9:  # numerical dust from a flat fit
+        value = 0.0
     suffix = "/h" if per_hour else ""
     if unit == "bytes":
         return f"{format_bytes(value)}{suffix}"

@@ -371,3 +371,12 @@ def load_verdict_json(path: str | Path) -> dict:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise CommandError(f"{path}: not a schema-{SCHEMA} verdict JSON")
     return data
+
+
+def latest_run_dir(runs_dir: str | Path = "runs") -> Path:
+    """The most recently modified directory under ``runs_dir`` that holds ``samples/*.csv``."""
+    root = Path(runs_dir)
+    candidates = [p for p in root.glob("*/") if (p / "samples").is_dir()] if root.is_dir() else []
+    if not candidates:
+        raise CommandError(f"{root}: no run directory with samples/ found (pass RUN_DIR explicitly)")
+    return max(candidates, key=lambda p: p.stat().st_mtime)

@@ -38,22 +38,30 @@ def prepare_parser(parser) -> None:
 
 
 def _summary_lines(verdict: dict) -> list[str]:
+    """The stdout summary: verdict line, then one line per metric (reasons for deciding ones)."""
     from llmsoak.analysis.report import _fmt
 
+    decided_by = set(verdict.get("decided_by") or [])
     lines = [f"verdict: {verdict['verdict']} ({verdict.get('source')})"]
-    for metric, v in verdict.get("metrics", {}).items():
-        unit = v.get("unit") or ""
-        slope = _fmt(v.get("slope_per_hour"), unit, True)
-        proj = _fmt(v.get("projected_7d"), unit)
-        htl = v.get("hours_to_limit")
-        extra = f", limit in {htl:.1f} h" if htl is not None else ""
-        lines.append(f"  {metric}: {v.get('verdict')}, slope {slope}, 7 days {proj}{extra}: {v.get('reason', '')}")
-    for metric, v in (verdict.get("latency") or {}).items():
-        lines.append(f"  {metric}: {v.get('verdict')}, slope {_fmt(v.get('slope_per_hour'), v.get('unit') or '', True)}")
+    groups = [("", verdict.get("metrics", {})), ("latency ", verdict.get("latency") or {})]
+    for prefix, metrics in groups:
+        for metric, v in metrics.items():
+            unit = v.get("unit") or ""
+            text = f"  {prefix}{metric}: {v.get('verdict')}, {_fmt(v.get('slope_per_hour'), unit, True)}"
+            if unit == "bytes" and v.get("projected_7d") is not None:
+                text += f", 7 days {_fmt(v.get('projected_7d'), unit)}"
+            if v.get("hours_to_limit") is not None:
+                text += f", limit in {v['hours_to_limit']:.1f} h"
+            if metric in decided_by and v.get("reason"):
+                text += f"\n      {v['reason']}"
+            lines.append(text)
     if (verdict.get("load") or {}).get("summary"):
         lines.append(f"  load: {verdict['load']['summary']}")
+    top = (verdict.get("tracemalloc") or {}).get("top") or []
+    if top:
+        lines.append(f"  top growing allocation site: {top[0]['site']} (+{_fmt(top[0]['growth_bytes'], 'bytes')})")
     if verdict.get("notes"):
-        lines.append(f"  notes: {len(verdict['notes'])} (repairs and gaps, see the report)")
+        lines.append(f"  notes: {len(verdict['notes'])} (repairs and gaps: see the report / verdict.json)")
     return lines
 
 
@@ -94,7 +102,15 @@ def run(args) -> int:
         raise CommandError(f"cannot write the analysis: {err.filename or ''}: {err.strerror or err}",
                            EXIT_IO_ERROR) from None
     lines = _summary_lines(analysis.verdict)
-    print(lines[0] if args.quiet else "\n".join(lines))
-    if not args.quiet and "report" in written:
-        print(f"  report: {written['report']}")
+    if args.quiet:
+        lines = lines[:1]
+    elif "report" in written:
+        lines.append(f"  report: {written['report']}")
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:  # `llmsoak analyze ... | head`: the verdict still decides the exit code
+        import os
+        import sys
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return analysis.exit_code
