@@ -135,7 +135,9 @@ class SoakMonitor:
             self.llm_rows = llm_view.pattern_rows(snapshot)
             now = self._clock()
             self._record_llm(now)
-            if now - self._trend_at >= self.trend_interval_s and self.source.url:
+            # While no trend exists yet, retry every tick (cheap: it returns at once without data).
+            due = self.trend.get("status") != "ok" or now - self._trend_at >= self.trend_interval_s
+            if due and self.source.url:
                 self._trend_at = now
                 self.trend = self._compute_trend(profile)
             self._check_alerts(profile)

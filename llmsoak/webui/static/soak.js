@@ -60,7 +60,9 @@ function drawChart(svg, spec) {
   if (spec.zeroBased) yMin = Math.min(0, yMin);
   if (yMax <= yMin) { yMax = yMin + (Math.abs(yMin) || 1) * 0.1; yMin -= (Math.abs(yMin) || 1) * 0.1; }
   const pad = (yMax - yMin) * 0.08;
+  const allNonNegative = yMin >= 0;
   yMax += pad; if (!spec.zeroBased || yMin > 0) yMin -= pad;
+  if (allNonNegative && yMin < 0) yMin = 0;  // memory and CPU never go below zero: keep the axis honest
   const sx = t => L + (t - xMin) / (xMax - xMin) * (W - L - R);
   const sy = v => T + (1 - (v - yMin) / (yMax - yMin)) * (H - T - B);
   // grid and axis labels
@@ -82,7 +84,8 @@ function drawChart(svg, spec) {
     const y = sy(h.y);
     svg.appendChild(svgEl("line", { x1: L, x2: W - R, y1: y, y2: y, stroke: h.color, "stroke-width": 1.2,
                                     "stroke-dasharray": "6 4", class: "hline" }));
-    const label = svgEl("text", { x: W - R - 4, y: y - 4, "text-anchor": "end" });
+    const left = h.align === "left";
+    const label = svgEl("text", { x: left ? L + 4 : W - R - 4, y: y - 4, "text-anchor": left ? "start" : "end" });
     label.textContent = h.label;
     label.setAttribute("style", `fill:${h.color}`);
     svg.appendChild(label);
@@ -145,7 +148,8 @@ function memoryChart(state) {
     const v = slo[key];
     if (v === null || v === undefined) continue;
     // A limit far above the curve would flatten it: draw it only when it is within reach.
-    hlines.push({ y: v, color, label: `${name} ${fmtBytes(v)}`, inRange: showProjection || v <= dataMax * 2 });
+    hlines.push({ y: v, color, label: `${name} ${fmtBytes(v)}`, inRange: showProjection || v <= dataMax * 2,
+                  align: name === "warn" ? "left" : "right" });
   }
   const legendExtra = hlines.filter(h => !h.inRange).map(h => ({ color: h.color, dash: "6 4", label: h.label + " (off scale)" }));
   drawChart(svg, { series, hlines, xMax, yFormat: fmtBytes, legendExtra,
