@@ -16,8 +16,9 @@ import re
 from pathlib import Path
 
 REDACTED = "***REDACTED***"
-_SECRET_KEY_RE = re.compile(r"(api[_-]?key|token|secret|password|passwd|authorization|auth|cookie|credential)",
-                            re.IGNORECASE)
+_SECRET_KEY_RE = re.compile(
+    r"^(.*[_-])?(api[_-]?key|token|access[_-]?token|secret|password|passwd|authorization|cookie|credentials?)$",
+    re.IGNORECASE)
 _SECRET_ENV_RE = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
 _MIN_SECRET_LEN = 6  # shorter values ("1", "true") would mask innocent text
 
@@ -56,7 +57,7 @@ def redact(data, secrets: list[str]):
         out = {}
         for key, value in data.items():
             looks_secret = _SECRET_KEY_RE.search(str(key)) and not str(key).lower().endswith("_env")
-            if looks_secret and value not in (None, "", [], {}) and not isinstance(value, (bool, dict, list)):
+            if looks_secret and isinstance(value, str) and value:
                 out[key] = REDACTED
             else:
                 out[key] = redact(value, secrets)

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The full demo on a fresh clone: set up .venv, then soak the reference target twice — healthy,
+# and with an injected leak — with all four user patterns, time-compressed (about 4 minutes each,
+# both at once), and print where both reports are: the leaky one flagged, the healthy one not.
+#
+# Usage: scripts/demo.sh [--sequential] [--duration SPAN]
+#   --sequential   one soak after the other (slower; for a 1-core machine)
+#   --duration     soak length of each target (default: the profiles' 4m)
+# Environment: DEMO_RUNS (default runs/) where the two run directories go.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEMO_RUNS="${DEMO_RUNS:-runs}"
+sequential=0
+extra=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --sequential) sequential=1; shift ;;
+    --duration) [[ $# -ge 2 ]] || { echo "demo: --duration needs a value" >&2; exit 2; }
+                extra+=(--duration "$2"); shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+declare -a demo_pids=()
+demo::cleanup() {
+  # Interrupted: stop both soaks cleanly (they stop their own Locust, samplers and targets).
+  local pid
+  for pid in "${demo_pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${demo_pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+}
+trap demo::cleanup EXIT
+trap 'exit 130' INT TERM
+
+demo::soak() {  # demo::soak KIND → runs/demo-<stamp>-KIND, its log beside it
+  local kind="$1" dir="$2"
+  .venv/bin/llmsoak run --profile "profiles/demo-$kind.yaml" --out "$dir" --quiet \
+    --progress-interval 30s "${extra[@]}" >"$dir.log" 2>&1
+}
+
+demo::verdict_line() {  # demo::verdict_line LABEL RUN_DIR EXIT_CODE
+  .venv/bin/python - "$@" <<'PY'
+import json, sys
+from llmsoak.units import format_bytes
+label, run_dir, code = sys.argv[1], sys.argv[2], sys.argv[3]
+try:
+    verdict = json.load(open(f"{run_dir}/analysis/verdict.json"))
+except (OSError, ValueError):
+    print(f"{label:<16}no verdict (exit {code}); log: {run_dir}.log")
+    sys.exit(0)
+rss = verdict.get("metrics", {}).get("rss_bytes", {})
+word = {"leak": "LEAK", "ok": "ok"}.get(verdict.get("verdict"), verdict.get("verdict"))
+detail = ""
+if verdict.get("verdict") == "leak" and rss.get("slope_per_hour") is not None:
+    detail = (f" (+{format_bytes(rss['slope_per_hour'])}/h, 7-day projection "
+              f"{format_bytes(rss.get('projected_7d'))})")
+print(f"{label:<16}verdict {word}{detail}  report: {run_dir}/analysis/report.html")
+PY
+}
+
+start_s=$SECONDS
+echo "demo: setting up .venv (scripts/setup.sh)" >&2
+scripts/setup.sh
+mkdir -p "$DEMO_RUNS"
+stamp=$(date +%Y%m%d-%H%M%S)
+healthy="$DEMO_RUNS/demo-$stamp-healthy"
+leaky="$DEMO_RUNS/demo-$stamp-leak"
+echo "demo: soaking the reference target twice (healthy and leaking), all four patterns;" \
+     "progress in $healthy.log and $leaky.log" >&2
+
+codes=()
+if (( sequential )); then
+  demo::soak healthy "$healthy" && codes+=(0) || codes+=($?)
+  demo::soak leak "$leaky" && codes+=(0) || codes+=($?)
+else
+  demo::soak healthy "$healthy" & demo_pids+=($!)
+  demo::soak leak "$leaky" & demo_pids+=($!)
+  for pid in "${demo_pids[@]}"; do
+    wait "$pid" && codes+=(0) || codes+=($?)
+  done
+  demo_pids=()
+fi
+
+echo
+echo "demo finished in $(( (SECONDS - start_s) / 60 ))m$(( (SECONDS - start_s) % 60 ))s"
+demo::verdict_line "healthy target:" "$healthy" "${codes[0]}"
+demo::verdict_line "leaky target:" "$leaky" "${codes[1]}"
+# Success = the leak was found (exit 1) and the healthy target passed its SLO gate (exit 0).
+[[ "${codes[0]}" == 0 && "${codes[1]}" == 1 ]]
