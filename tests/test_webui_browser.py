@@ -105,8 +105,13 @@ def test_start_from_the_form_and_watch_the_soak_page(tmp_path, start_stub, brows
         assert ttft.split(" / ")[0] not in ("–", "0.0"), ttft
         # and the Soak tab shows the target's memory from the sampler
         _click_tab(browser, "Soak")
-        wait_until(lambda: any(c.endswith("MiB") for c in _cell_texts(browser)), timeout=30,
-                   what="target memory in the Soak tab")
+        try:
+            wait_until(lambda: any(c.endswith("MiB") for c in _cell_texts(browser)), timeout=30,
+                       what="target memory in the Soak tab")
+        except AssertionError as err:
+            state = Client(ui.url).json("/llmsoak/api/state")
+            raise AssertionError(f"{err}; cells {_cell_texts(browser)}; sampler {state['sampler']}; "
+                                 f"sampler output {sampler.lines[-5:]}") from None
 
         # WHEN the person follows the link to the Soak page
         browser.find_element(By.ID, "llmsoak-soak-link").click()

@@ -57,7 +57,12 @@ def register(environment, *, poll_interval_s: float = 2.0, trend_interval_s: flo
 
 
 def add_arguments(parser, **_kwargs) -> None:
-    """Locust ``init_command_line_parser`` hook: ``--sampler-url`` (shown in the start form)."""
+    """Locust ``init_command_line_parser`` hook: ``--sampler-url`` (shown in the start form).
+
+    Idempotent: a locustfile and ``install()`` may both call it.
+    """
+    if any("--sampler-url" in action.option_strings for action in getattr(parser, "_actions", ())):
+        return
     parser.add_argument("--sampler-url", type=str, default="", include_in_web_ui=True,
                        env_var="LLMSOAK_SAMPLER_URL",
                        help="Live endpoint of `llmsoak sample --listen` (http://127.0.0.1:PORT) for the "

@@ -101,6 +101,7 @@ class SoakMonitor:
     def profile_path(self) -> str | None:
         env = self.environment
         path = getattr(env, "profile", None) or getattr(getattr(env, "parsed_options", None), "profile", None)
+        path = path or os.environ.get("LLMSOAK_PROFILE")  # the locustfile accepts it too
         return str(path) if path else None
 
     def _configure(self):
