@@ -178,10 +178,11 @@ def read_locust_history(path: str | Path) -> LoadSeries | None:
     out = pd.DataFrame({"timestamp": grouped["timestamp"].first().index.astype(float)})
     last_total = grouped["total_requests"].max().to_numpy(dtype=float)
     # Counters restart from 0 when Locust restarts: count only positive steps.
-    out["requests"] = np.clip(np.diff(last_total, prepend=last_total[0] if len(last_total) else 0), 0, None)
+    # Locust's counters start at 0 with the run (and again after a restart of Locust).
+    out["requests"] = np.clip(np.diff(last_total, prepend=0.0), 0, None)
     if "total_failures" in agg:
         last_fail = grouped["total_failures"].max().to_numpy(dtype=float)
-        out["failures"] = np.clip(np.diff(last_fail, prepend=last_fail[0]), 0, None)
+        out["failures"] = np.clip(np.diff(last_fail, prepend=0.0), 0, None)
         out["fail_other"] = out["failures"]
     for col in ("users", "e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms"):
         if col in agg:

@@ -36,6 +36,19 @@ def segment_ids(df):
     return np.cumsum(seg)
 
 
+def _rolling_min_with_time(y, t, k: int):
+    """Centered rolling minimum of ``y`` over ``k`` points and the ``t`` at which each minimum lies."""
+    import numpy as np
+
+    n = len(y)
+    if n < k:
+        return y.astype(float), t.astype(float)
+    half = k // 2
+    padded = np.concatenate([np.full(half, np.inf), y.astype(float), np.full(half, np.inf)])
+    idx = np.lib.stride_tricks.sliding_window_view(padded, k).argmin(axis=1) + np.arange(n) - half
+    return y[idx].astype(float), t[idx].astype(float)
+
+
 def _fit(y, cum_req, t_h, seg):
     """Within-run OLS of y on (cum_req, t_h); (b, c, se_b, se_c, collinear)."""
     import numpy as np
@@ -66,8 +79,8 @@ def relate_growth_to_load(samples, metric: str, load_df=None, totals: dict | Non
     Returns a JSON-ready dict; values are None where the data cannot say.
     """
     import numpy as np
+    import pandas as pd
 
-    from llmsoak.analysis.envelope import rolling_min_centered
     from llmsoak.analysis.segments import typical_interval_s
 
     totals = totals or {}
@@ -88,10 +101,15 @@ def relate_growth_to_load(samples, metric: str, load_df=None, totals: dict | Non
     window_s = max(60.0, 3.0 * typical_interval_s(t), (t1 - t0) / 2000.0)
     out["window_s"] = window_s
     df["window"] = ((df["timestamp"] - t0) // window_s).astype(np.int64)
-    env = df.groupby(["segment", "window"], sort=True).agg(y=(metric, "min"), t=("timestamp", "mean")).reset_index()
-    # A rolling minimum over 5 windows per run spans a GC cycle of a few minutes (as the verdict does).
-    env["y"] = env.groupby("segment")["y"].transform(
-        lambda v: rolling_min_centered(v.to_numpy(dtype=float), 5) if len(v) >= 5 else v)
+    # Lower envelope: the minimum per window and *when* it occurred, then a rolling minimum over
+    # 5 windows per run (spans a GC cycle of a few minutes, as the verdict does). Each point keeps
+    # the time of the sample it came from, so a rising envelope is not paired with later load.
+    at_min = df.loc[df.groupby(["segment", "window"], sort=True)[metric].idxmin()]
+    env = pd.DataFrame({"segment": at_min["segment"].to_numpy(), "y": at_min[metric].to_numpy(dtype=float),
+                        "t": at_min["timestamp"].to_numpy(dtype=float)})
+    parts = [_rolling_min_with_time(g["y"].to_numpy(), g["t"].to_numpy(), 5) for _, g in env.groupby("segment", sort=True)]
+    env["y"] = np.concatenate([p[0] for p in parts])
+    env["t"] = np.concatenate([p[1] for p in parts])
     first = env.groupby("segment")["y"].transform("first")
     last = env.groupby("segment")["y"].transform("last")
     growth = float((last - first)[~env["segment"].duplicated()].sum())
@@ -133,6 +151,11 @@ def relate_growth_to_load(samples, metric: str, load_df=None, totals: dict | Non
     hours = (t1 - t0) / 3600.0
     served = float(np.ptp(cum_at)) if len(cum_at) else 0.0
     load_part, time_part = b * served, c * hours
+    if not collinear:  # the fitted growth is steadier than first-to-last envelope values
+        growth = load_part + time_part
+        out["growth"] = growth
+        if out["sessions_total"]:
+            out["bytes_per_session"] = growth / out["sessions_total"]
     rates = ld["requests"].to_numpy(dtype=float) * 60.0  # requests per hour, per minute row
     top = float(np.percentile(rates, 95)) if len(rates) else 0.0
     busy, quiet = rates[rates >= 0.5 * top], rates[rates <= max(0.05 * top, np.percentile(rates, 25))]
@@ -161,7 +184,7 @@ def _summary(out: dict, growth: float) -> str:
     metric = out["metric"]
     fmt = format_bytes if metric.endswith("_bytes") else (lambda v: f"{v:.3g}")
     parts = []
-    if out["bytes_per_request"] is not None and growth > 0:
+    if out["bytes_per_request"] is not None and out["bytes_per_request"] > 0 and growth > 0:
         parts.append(f"{fmt(out['bytes_per_request'])} per request")
     if out["bytes_per_session"] is not None and growth > 0:
         parts.append(f"{fmt(out['bytes_per_session'])} per session")

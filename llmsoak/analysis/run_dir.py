@@ -276,6 +276,10 @@ def analyze_run(run_dir: str | Path, *, limit: float | None = None,
     mem_metric = next((m for m in ("rss_bytes", "uss_bytes", "cgroup_memory_bytes") if m in prim.series), None)
     if mem_metric is not None and (load is not None or totals):
         load_json = relate_growth_to_load(prim.df, mem_metric, load.overall() if load is not None else None, totals)
+        if prim.series[mem_metric].verdict.verdict == "ok":
+            load_json["follows_load"] = None
+            load_json["summary"] = (f"{mem_metric} did not grow beyond its threshold (verdict ok): "
+                                    "no growth to attribute to the load.")
 
     trace = read_tracemalloc(files.tracemalloc) if files.tracemalloc else None
     if trace is not None:
