@@ -130,11 +130,11 @@ class Agent:
         stats.sort(key=lambda s: s.size_diff, reverse=True)
         top = []
         for stat in stats[: self.top]:
-            frame = stat.traceback[0]
+            frame = stat.traceback[-1]  # frames run oldest → newest: the last one allocated
             entry = {"file": frame.filename, "line": frame.lineno, "size_diff_bytes": stat.size_diff,
                      "count_diff": stat.count_diff, "size_bytes": stat.size}
             if self.nframe > 1:
-                entry["traceback"] = [f"{f.filename}:{f.lineno}" for f in stat.traceback]
+                entry["traceback"] = [f"{f.filename}:{f.lineno}" for f in reversed(stat.traceback)]
             top.append(entry)
         record = {"timestamp": round(time.time(), 3),
                   "elapsed_s": round(time.monotonic() - self._started_at, 3),

@@ -104,11 +104,13 @@ def test_rss_slope_matches_known_allocation_rate(allocator, tmp_path):
     assert [e["kind"] for e in events] == ["start", "segment", "stop"]
 
 
-def test_process_tree_is_summed(allocator, tmp_path):
+@pytest.mark.parametrize("uss", [False, True], ids=["proc-reads", "uss-psutil"])
+def test_process_tree_is_summed(allocator, tmp_path, uss):
     # GIVEN a parent with three child processes
     target = allocator(children=3)
     out = tmp_path / "tree.csv"
-    sampler = Sampler(PidSelector(target.pid), out, interval_s=0.1, events_path=False, log=lambda _: None)
+    sampler = Sampler(PidSelector(target.pid), out, interval_s=0.1, events_path=False, uss=uss,
+                      log=lambda _: None)
     # WHEN sampled THEN num_procs is 4 and RSS exceeds the parent's alone
     sampler.start()
     try:
@@ -117,6 +119,9 @@ def test_process_tree_is_summed(allocator, tmp_path):
         assert sampler.stop() == 0
     rows = _read(out)
     assert {r["num_procs"] for r in rows} == {"4"}
+    assert all(bool(r["uss_bytes"]) == uss and r["swap_bytes"] != "" for r in rows)
+    assert all(0 < int(r["uss_bytes"] or 1) <= int(r["rss_bytes"]) for r in rows)
+    assert rows[-1]["cpu_percent"] != "" and float(rows[-1]["cpu_percent"]) >= 0
     parent_rss = psutil.Process(target.pid).memory_info().rss
     assert int(rows[-1]["rss_bytes"]) > 2 * parent_rss
 

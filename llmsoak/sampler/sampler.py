@@ -66,7 +66,7 @@ class Sampler:
                  wait_for_target_s: float | None = None, uss: bool = False, gpu: bool = True,
                  listen: str | None = None, metrics_url: str | None = None,
                  metrics_out: str | os.PathLike | None = None, duration_s: float | None = None,
-                 exclude_self: bool = False, fsync_interval_s: float = 10.0, rescan_s: float = 5.0,
+                 exclude_self: bool = False, fsync_interval_s: float = 10.0, rescan_s: float = 10.0,
                  log: Callable[[str], None] = _stderr_log) -> None:
         if not interval_s > 0:
             raise CommandError(f"--interval must be positive, got {interval_s}")
