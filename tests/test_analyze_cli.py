@@ -121,6 +121,7 @@ def test_restarts_do_not_hide_a_leak(tmp_path):
     assert proc.returncode == 1, proc.stdout
     verdict = json.loads((run / "analysis" / "verdict.json").read_text())
     assert verdict["metrics"]["rss_bytes"]["restarts"] == 2
+    assert not (run / "analysis" / "charts").exists()  # --no-charts
     assert "latency" not in verdict and "load" not in verdict
     assert any("no llm_timeseries.csv" in n for n in verdict["notes"])
 

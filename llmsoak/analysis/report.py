@@ -158,8 +158,11 @@ def metric_rows(verdict: dict) -> list[tuple[str, str, dict]]:
     return rows
 
 
-def render_summary_md(verdict: dict, chart_files: dict[str, Path] | None = None) -> str:
-    """summary.md: the verdict, one table of metrics, load, allocation sites and notes."""
+def render_summary_md(verdict: dict, chart_files: dict[str, Path] | None = None,
+                      base_dir: Path | None = None) -> str:
+    """summary.md: the verdict, one table of metrics, load, allocation sites and notes.
+
+    Chart links are relative to ``base_dir`` (the directory summary.md is written to)."""
     lines = [f"# llmsoak analysis: {verdict['verdict'].upper()}", "",
              f"Source: `{verdict.get('source')}`, target `{verdict.get('target')}`"]
     w = verdict.get("window") or {}
@@ -188,8 +191,10 @@ def render_summary_md(verdict: dict, chart_files: dict[str, Path] | None = None)
             lines.append(f"| `{site['site']}` | {format_bytes(site['growth_bytes'])} | "
                          f"{_fmt(site.get('growth_bytes_per_hour'), 'bytes', True)} |")
     if chart_files:
-        lines += ["", "## Charts", ""] + [f"- [{CHART_TITLES.get(k, k)}](charts/{Path(p).name})"
-                                          for k, p in chart_files.items()]
+        def link(p: Path) -> str:
+            return os.path.relpath(p, base_dir) if base_dir is not None else f"charts/{Path(p).name}"
+
+        lines += ["", "## Charts", ""] + [f"- [{CHART_TITLES.get(k, k)}]({link(p)})" for k, p in chart_files.items()]
     if verdict.get("notes"):
         lines += ["", "## Notes (repairs and gaps)", ""] + [f"- {n}" for n in verdict["notes"]]
     return "\n".join(lines) + "\n"
@@ -266,7 +271,8 @@ def render_html(verdict: dict, chart_files: dict[str, Path]) -> str:
 
 
 def write_outputs(analysis: RunAnalysis, out_dir: Path | None = None, *, json_path: Path | None = None,
-                  charts_dir: Path | None = None, with_report: bool = True) -> dict[str, Path]:
+                  charts_dir: Path | None = None, with_report: bool = True,
+                  with_charts: bool = True) -> dict[str, Path]:
     """Write verdict.json, charts, report.html and summary.md; returns ``{what: path}``.
 
     ``out_dir`` (RUN_DIR/analysis by default for a run) places everything; ``json_path`` and
@@ -277,7 +283,7 @@ def write_outputs(analysis: RunAnalysis, out_dir: Path | None = None, *, json_pa
         out_dir = analysis.root / "analysis"
     if charts_dir is None and out_dir is not None:
         charts_dir = Path(out_dir) / "charts"
-    chart_files = draw_charts(analysis, charts_dir) if charts_dir is not None else {}
+    chart_files = draw_charts(analysis, charts_dir) if charts_dir is not None and with_charts else {}
     written.update({f"chart:{k}": p for k, p in chart_files.items()})
     if json_path is None and out_dir is not None:
         json_path = Path(out_dir) / "verdict.json"
@@ -286,5 +292,5 @@ def write_outputs(analysis: RunAnalysis, out_dir: Path | None = None, *, json_pa
     if with_report and out_dir is not None:
         written["report"] = atomic_write(Path(out_dir) / "report.html", render_html(analysis.verdict, chart_files))
         written["summary"] = atomic_write(Path(out_dir) / "summary.md",
-                                          render_summary_md(analysis.verdict, chart_files))
+                                          render_summary_md(analysis.verdict, chart_files, Path(out_dir)))
     return written

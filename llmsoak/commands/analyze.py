@@ -97,7 +97,8 @@ def run(args) -> int:
         charts_dir = None if args.no_charts else (Path(args.charts) if args.charts else out_dir / "charts")
     try:
         written = write_outputs(analysis, out_dir, json_path=Path(args.json) if args.json else None,
-                                charts_dir=charts_dir, with_report=out_dir is not None)
+                                charts_dir=charts_dir, with_report=out_dir is not None,
+                                with_charts=not args.no_charts)
     except OSError as err:
         raise CommandError(f"cannot write the analysis: {err.filename or ''}: {err.strerror or err}",
                            EXIT_IO_ERROR) from None
