@@ -179,9 +179,7 @@ def log_llm_metrics(stats, name: str, result: RequestResult) -> None:
     if result.ttft_ms is not None:
         entries[(name, "TTFT")].log(result.ttft_ms, 0)
     if result.itl_ms:
-        itl_entry = entries[(name, "ITL")]
-        for gap in result.itl_ms:
-            itl_entry.log(gap, 0)
+        _log_many(entries[(name, "ITL")], result.itl_ms)
     tpot = result.tpot_ms
     if tpot is not None:
         entries[(name, "TPOT")].log(tpot, 0)
@@ -192,3 +190,29 @@ def log_llm_metrics(stats, name: str, result: RequestResult) -> None:
         entries[(name, "IN_TOKENS")].log(result.input_tokens, 0)
     if result.e2e_ms > 0:
         entries[(name, "TOKENS/S")].log(out_tokens * 1000.0 / result.e2e_ms, 0)
+
+
+def _log_many(entry, values_ms: list[float]) -> None:
+    """``entry.log(v, 0)`` for every value, at one timestamp: the same fields, a fraction of the cost.
+
+    The first value goes through ``StatsEntry.log`` (which also maintains the response-time
+    cache); the rest update the same counters Locust's ``log`` updates.
+    """
+    from locust.stats import bucket_response_time
+
+    entry.log(values_ms[0], 0)
+    rest = values_ms[1:]
+    if not rest:
+        return
+    n = len(rest)
+    entry.num_requests += n
+    entry.num_reqs_per_sec[int(entry.last_request_timestamp)] += n
+    entry.total_response_time += sum(rest)
+    lo, hi = min(rest), max(rest)
+    if entry.min_response_time is None or lo < entry.min_response_time:
+        entry.min_response_time = lo
+    if hi > entry.max_response_time:
+        entry.max_response_time = hi
+    buckets = entry.response_times
+    for v in rest:
+        buckets[bucket_response_time(v)] += 1
