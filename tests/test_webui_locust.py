@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 from conftest import wait_until
 from test_webui_support import (
     Client,
@@ -92,7 +91,6 @@ def test_web_login_guards_every_llmsoak_route(tmp_path, start_stub):
         ui.stop()
 
 
-@pytest.mark.slow
 def test_master_shows_the_merged_state_of_its_workers(tmp_path, start_stub):
     # GIVEN a master with two worker processes (--processes 2); the master runs no users itself
     stub = start_stub("--ttft-ms", "20", "--itl-ms", "1", "--output-tokens", "32")
