@@ -104,7 +104,10 @@ def comparison_chart(path: Path, before, after, metric: str = "rss_bytes") -> Pa
     div, uname = charts.human_scale(top, "bytes" if metric.endswith("_bytes") else "")
     for label, d, colour, t0 in datas:
         xm, lo, hi = charts.minmax_band((d.t_s - t0) / 3600.0, d.values)
-        ax.fill_between(xm, lo / div, hi / div, color=colour, alpha=0.15, linewidth=0)
+        if len(xm) == np.isfinite(d.values).sum():  # few samples: each drawn, thin and light
+            ax.plot(xm, lo / div, color=colour, alpha=0.3, linewidth=0.6)
+        else:
+            ax.fill_between(xm, lo / div, hi / div, color=colour, alpha=0.15, linewidth=0)
         env = d.envelope if d.envelope is not None else (d.t_s, d.values)
         title = charts.verdict_title(label, d.verdict)
         ax.plot((env[0] - t0) / 3600.0, np.asarray(env[1]) / div, color=colour, linewidth=1.6, label=title)
