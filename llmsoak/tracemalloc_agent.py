@@ -15,7 +15,8 @@ appended::
      "top": [{"file": "app.py", "line": 42, "size_diff_bytes": 1048576, "count_diff": 1024,
               "size_bytes": 2097152}, ...]}
 
-sorted by ``size_diff_bytes`` (growth since the baseline), largest first. Environment knobs:
+sorted by ``size_diff_bytes`` (growth since the baseline), largest first; with nframe > 1 each
+entry also carries ``"traceback": ["file:line", ...]`` (newest frame first). Environment knobs:
 ``LLMSOAK_TRACEMALLOC_INTERVAL`` (span, default 5m), ``LLMSOAK_TRACEMALLOC_NFRAME`` (default 1),
 ``LLMSOAK_TRACEMALLOC_WARMUP`` (span, default 60s), ``LLMSOAK_TRACEMALLOC_TOP`` (default 25).
 The file is bounded: past ``max_bytes`` (default 50 MB) it is rotated once to ``FILE.1``.
