@@ -12,10 +12,13 @@ All logic lives in llmsoak.locust; see docs/locust.md.
 
 from locust import events
 
+import llmsoak.webui
 from llmsoak.locust.entry import load_profile_from_argv
 
 profile, user_classes = load_profile_from_argv()
 globals().update(user_classes)
+# The Soak and LLM tabs and the /llmsoak/ chart page (web UI mode, master only; see docs/webui.md).
+llmsoak.webui.install()
 
 
 @events.init_command_line_parser.add_listener
