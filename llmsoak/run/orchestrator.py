@@ -5,8 +5,8 @@ sampler attached to it, Locust headless with its local workers, the sampler atta
 Supervision: a child that dies is restarted with backoff; a Locust restart closes the current
 *segment* and opens a new one (its CSVs under ``locust/seg-NNN/``). The run's clock counts load
 time (the sum of the segments), so a resumed run still gets its full duration of load.
-End (run time reached, SIGTERM, SIGINT): Locust first (SIGINT, so it writes its HTML report), then
-the samplers, then the target; Locust's files stitched into ``locust/``; ``llmsoak analyze``; the
+End (run time reached, SIGTERM, SIGINT): the target's sampler (its series ends under load), Locust
+(SIGINT, so it writes its HTML report), Locust's sampler, the target; Locust's files stitched into ``locust/``; ``llmsoak analyze``; the
 SLO gate decides the exit code.
 """
 
@@ -297,11 +297,15 @@ class Orchestrator:
                 self.locust.backoff = backoff
 
     def _stop_all(self) -> None:
-        """Locust first (SIGINT → it writes its report), then the samplers, then our target."""
+        """The target's sampler first (its series ends under load: the unloading would read as a
+        step down at the very end of the trend), then Locust (SIGINT → it writes its report),
+        then Locust's sampler, then our target."""
+        if self.target_sampler is not None:
+            self.target_sampler.stop(15.0)
         if self.locust is not None:
             self.locust.stop(LOCUST_STOP_TIMEOUT_S, first_signal=signal.SIGINT)
             self._end_segment(self._stop_reason or "finished")
-        for child in (self.locust_sampler, self.target_sampler, self.target):
+        for child in (self.locust_sampler, self.target):
             if child is not None:
                 child.stop(15.0)
         self.checkpointer.wait(60.0)
