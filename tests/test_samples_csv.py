@@ -105,3 +105,43 @@ def test_empty_cells_are_missing_not_errors(tmp_path):
     frame = read_samples(p)
     assert frame.notes == []
     assert frame.metric_columns == ["rss_bytes"]
+
+
+@pytest.mark.parametrize("spelling", ["n/a", "NA", "null", "NaN", "None", "#N/A"])
+def test_na_spellings_are_counted_like_other_non_numeric_cells(tmp_path, spelling):
+    # GIVEN a writer that spells a missing value instead of leaving the cell empty
+    p = _write(tmp_path, f"timestamp,rss_bytes\n1,100\n2,{spelling}\n3,\n4,{spelling}\n5,140\n")
+    frame = read_samples(p)
+    # THEN those cells are missing and a note counts them (the empty cell is silently missing)
+    assert frame.df["rss_bytes"].isna().tolist() == [False, True, True, True, False]
+    assert f"2 non-numeric cell(s) in 'rss_bytes' read as missing (first at line 3: {spelling!r})" in frame.notes
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_lines_with_too_many_fields_are_skipped_with_a_note(tmp_path, first):
+    # GIVEN a line with one field too many and one with three too many (first data line or later)
+    rows = ["1,100", "2,110", "3,120,999", "4,130", "5,140,7,8,9", "6,150"]
+    if first:
+        rows[0], rows[2] = "1,100,999", "3,120"
+    p = _write(tmp_path, "timestamp,rss_bytes\n" + "\n".join(rows) + "\n")
+    frame = read_samples(p)
+    # THEN both lines are dropped (never cut to the header) and the note names their lines
+    bad = 2 if first else 4
+    assert sorted(frame.df["timestamp"]) == sorted({1.0, 2.0, 3.0, 4.0, 6.0} - {1.0 if first else 3.0})
+    assert f"skipped 2 line(s) with more fields than the 2 header columns (line {bad}, 6)" in frame.notes
+
+
+def test_line_numbers_in_notes_count_skipped_lines(tmp_path):
+    # GIVEN a skipped line before a non-numeric cell
+    p = _write(tmp_path, "timestamp,rss_bytes\n1,100\n2,110,5\n3,oops\n4,130\n")
+    frame = read_samples(p)
+    # THEN the non-numeric cell is reported on its real line (4), not the row's index
+    assert any("first at line 4: 'oops'" in n for n in frame.notes), frame.notes
+
+
+def test_every_line_too_long_is_one_clear_error(tmp_path):
+    p = _write(tmp_path, "timestamp,rss_bytes\n1,100,1\n2,110,1\n")
+    with pytest.raises(CommandError) as err:
+        read_samples(p)
+    assert err.value.exit_code == EXIT_BAD_INPUT
+    assert str(err.value) == f"{p}:2: every data line has more fields than the 2 columns of the header"

@@ -169,3 +169,76 @@ def test_pattern_rows_follow_the_plugin_schema():
     table = tabs.llm_table_rows(rows)
     assert table[1]["failclasses"] == "http 2" and table[1]["ttft"] == "60.0 / 120 / 144"
     assert llm_view.pattern_rows(None) == [] and llm_view.pattern_rows({"patterns": "x"}) == []
+
+
+# ---------------------------------------------------------------- figures that read well
+_INCONCLUSIVE = {"verdict": "inconclusive", "slope_per_hour": 2.3e9, "slope_interval_per_hour": [6.2e8, 3.9e9],
+                 "growth_pct_per_hour": 5464.123, "projected_7d": 3.9e11, "hours_to_limit": 0.1,
+                 "reason": "changes course"}
+_OK = {"verdict": "ok", "slope_per_hour": -1e3, "slope_interval_per_hour": [-5e4, 4e4],
+       "growth_pct_per_hour": -0.0001, "projected_7d": 4e8, "hours_to_limit": None, "reason": "flat"}
+_LEAK = {"verdict": "leak", "slope_per_hour": 2.1e7, "slope_interval_per_hour": [2.0e7, 2.2e7],
+         "growth_pct_per_hour": 4.3712, "projected_7d": 3.9e9, "hours_to_limit": 75.63, "reason": "grows"}
+
+
+def test_soak_tab_rounds_and_does_not_shout_projections_that_are_not_findings():
+    # GIVEN an inconclusive verdict with a wild 7-day value (the screenshot's 362 GiB, 5464.123 %/h)
+    rows = dict(tabs.trend_rows(_INCONCLUSIVE))
+    # THEN growth has 3 significant digits and projection/hours say "not a trend yet"
+    assert rows["Growth per hour"] == "+5460 %/h" and rows["Memory slope"] == "+2.14 GiB/h"
+    assert rows["Projected at 7 days uptime"] == "— (not a trend yet)"
+    assert rows["Hours to limit"] == "0.1 h (not a trend yet)"  # the interval excludes 0 upward
+    # AND for "ok" the projection is the flat level and there are no hours to a limit
+    ok = dict(tabs.trend_rows(_OK))
+    assert ok["Projected at 7 days uptime"] == "381 MiB (no leak: the flat level)" and ok["Hours to limit"] == "–"
+    # AND a leak's figures are plain findings
+    leak = dict(tabs.trend_rows(_LEAK))
+    assert leak["Projected at 7 days uptime"] == "3.63 GiB" and leak["Hours to limit"] == "75.6 h (3.2 days)"
+    assert leak["Growth per hour"] == "+4.37 %/h"
+
+
+def _node(script: str) -> str:
+    import json as _json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("node is not installed: the Soak page's formatting runs only in the browser test")
+    js = Path(__file__).resolve().parents[1] / "llmsoak" / "webui" / "static" / "soak.js"
+    out = subprocess.run([node, "-e", f"const s = require({_json.dumps(str(js))});\n{script}"],
+                         capture_output=True, text=True, timeout=30, check=True)
+    return out.stdout
+
+
+def test_soak_page_formats_like_the_analysis():
+    # GIVEN the page's own JavaScript, run by node (real code, no browser needed)
+    import json as _json
+
+    from llmsoak.analysis.formatting import format_bytes_sig, format_sig
+
+    values = [5464.123, 0.012345, 20.0, 999.7, -3.594, 0.0, 123456.7, 1e-5, 2.5e9]
+    sizes = [0, 1, 1000, 1023.9 * 1024, 400 * 2**20, 3.72 * 2**30, -5e-8, 2.3e9]
+    out = _json.loads(_node(f"console.log(JSON.stringify([{_json.dumps(values)}.map(v => s.fmtSig(v)), "
+                            f"{_json.dumps(sizes)}.map(v => s.fmtBytes(v))]))"))
+    # THEN fmtSig / fmtBytes agree with the Python formatting used in reports
+    assert out[0] == [format_sig(v) for v in values]
+    assert out[1] == [format_bytes_sig(v) for v in sizes]
+
+
+def test_soak_page_cards_grey_out_projections_that_are_not_findings():
+    import json as _json
+
+    script = "console.log(JSON.stringify([{}].map(v => s.trendCards(v))))".format(
+        ", ".join(_json.dumps(v) for v in (_INCONCLUSIVE, _OK, _LEAK)))
+    inconclusive, ok, leak = ({label: (value, cls, note) for label, value, cls, note in cards}
+                              for cards in _json.loads(_node(script)))
+    # THEN inconclusive: growth rounded, projection and hours greyed "(not a trend yet)"
+    assert inconclusive["Growth"][0] == "+5460 %/h"
+    assert inconclusive["Projected at 7 d"] == ("—", "muted", "(not a trend yet)")
+    assert inconclusive["Hours to limit"] == ("0.1 h", "muted", "(not a trend yet)")
+    # AND ok: the flat level, greyed; no hours to a limit
+    assert ok["Projected at 7 d"] == ("381 MiB", "muted", "(no leak: flat)") and ok["Hours to limit"][0] == "–"
+    # AND leak: plain findings
+    assert leak["Projected at 7 d"] == ("3.63 GiB", "", "") and leak["Hours to limit"] == ("75.6 h (3.2 days)", "", "")

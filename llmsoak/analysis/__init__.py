@@ -1,9 +1,23 @@
 """Statistical analysis of soak runs: read samples, judge leaks and drift per metric.
 
-Entry points (contracts.md): ``read_samples``, ``analyze_metric``, ``overall_verdict``.
+Entry points (contracts.md): ``read_samples``, ``analyze_metric``, ``overall_verdict``. They are
+loaded on first use, so importing a light submodule (``llmsoak.analysis.formatting`` from the
+web UI) does not import numpy.
 """
 
-from llmsoak.analysis.samples_csv import SamplesFrame, read_samples
-from llmsoak.analysis.verdict import MetricVerdict, analyze_metric, overall_verdict
+from __future__ import annotations
 
-__all__ = ["MetricVerdict", "SamplesFrame", "analyze_metric", "overall_verdict", "read_samples"]
+import importlib
+
+_ENTRY_POINTS = {
+    "SamplesFrame": "llmsoak.analysis.samples_csv", "read_samples": "llmsoak.analysis.samples_csv",
+    "MetricVerdict": "llmsoak.analysis.verdict", "analyze_metric": "llmsoak.analysis.verdict",
+    "overall_verdict": "llmsoak.analysis.verdict",
+}
+__all__ = sorted(_ENTRY_POINTS)
+
+
+def __getattr__(name: str):
+    if name in _ENTRY_POINTS:
+        return getattr(importlib.import_module(_ENTRY_POINTS[name]), name)
+    raise AttributeError(f"module 'llmsoak.analysis' has no attribute {name!r}")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from llmsoak.analysis.formatting import format_bytes_sig, format_hours, format_sig, snap
+
 VERDICT_COLOURS = {"leak": "#c62828", "ok": "#2e7d32", "inconclusive": "#b26a00"}
 _BAND_COLUMNS = 1200  # pixel columns of a 12-inch figure at 100 dpi
 _DPI = 100
@@ -81,13 +83,15 @@ def _hours(t_s, t0_s: float):
     return (np.asarray(t_s, dtype=float) - t0_s) / 3600.0
 
 
-def _fmt_value(v: float | None, unit: str) -> str:
+def _fmt_value(v: float | None, unit: str, resolution: float = 1e-9) -> str:
+    """3 significant digits in the unit ``human_scale`` picks; below ``resolution`` reads 0."""
     if v is None or not np.isfinite(v):
         return "n/a"
-    if abs(v) < 1e-9:  # numerical dust from a flat fit
-        v = 0.0
+    v = snap(float(v), resolution)
+    if unit == "bytes":
+        return format_bytes_sig(v)
     div, name = human_scale(abs(v), unit)
-    return f"{v / div:.3g} {name}".strip()
+    return f"{format_sig(v / div)} {name}".strip()
 
 
 def verdict_title(label: str, verdict: dict) -> str:
@@ -96,9 +100,12 @@ def verdict_title(label: str, verdict: dict) -> str:
     parts = [f"{label}: {str(verdict.get('verdict', 'n/a')).upper()}"]
     slope = verdict.get("slope_per_hour")
     if slope is not None:
-        sign = "+" if slope >= 0 else "−"
-        parts.append(f"{sign}{_fmt_value(abs(slope), unit)}/h")
-    if verdict.get("projected_7d") is not None and unit == "bytes":
+        thr = verdict.get("min_growth_per_hour")
+        text = _fmt_value(abs(slope), unit, 1e-4 * thr if thr else 1e-9)
+        sign = "" if text.startswith("0 ") or text == "0" else ("+" if slope >= 0 else "−")
+        parts.append(f"{sign}{text}/h")
+    # Only a leak's projection is a finding; "ok" and "inconclusive" titles do not quote one.
+    if verdict.get("projected_7d") is not None and unit == "bytes" and verdict.get("verdict") == "leak":
         parts.append(f"7 days: {_fmt_value(verdict['projected_7d'], unit)}")
     return ", ".join(parts)
 
@@ -176,16 +183,25 @@ def memory_chart(path: Path, data: SeriesChartData, t0_s: float, *, limit: float
         data.regime_start_s if data.regime_start_s is not None else float(data.t_s[0]))
     end_h = (uptime0 - t0_s) / 3600.0 + 168.0
     proj = v.get("projected_7d")
-    interval = v.get("projected_interval_7d") or [None, None]
-    tops = [x for x in (proj, interval[1], limit, float(np.nanmax(elo)) if len(elo) else None)
+    leak = v.get("verdict") == "leak"
+    # Only a leak's trend is a finding: otherwise the line is drawn muted, without its interval
+    # cone (a wide cone of an undecided fit would set the scale and read as a forecast).
+    interval = (v.get("projected_interval_7d") or [None, None]) if leak else [None, None]
+    tops = [x for x in (proj if leak else None, interval[1], limit, float(np.nanmax(elo)) if len(elo) else None)
             if x is not None and np.isfinite(x)]
     pdiv, puname = human_scale(max(abs(x) for x in tops) if tops else 1.0, unit)
     axp.plot(ex, elo / pdiv, color="#1565c0", linewidth=1.4, label="observed (lower envelope)")
     if proj is not None and data.trend is not None and len(data.trend[0]):
         x_last = (float(data.trend[0][-1]) - t0_s) / 3600.0
         y_last = float(data.trend[1][-1])
-        axp.plot([x_last, end_h], [y_last / pdiv, proj / pdiv], color="#212121", linestyle="--",
-                 linewidth=2.0, label=f"projection: {_fmt_value(proj, unit)} after 7 days of uptime")
+        if leak:
+            label_p, colour_p = f"projection: {_fmt_value(proj, unit)} after 7 days of uptime", "#212121"
+        elif v.get("verdict") == "ok":
+            label_p, colour_p = "current level carried forward (verdict ok: no leak)", "#9e9e9e"
+        else:
+            label_p, colour_p = "latest fit carried forward (inconclusive: not a trend yet)", "#9e9e9e"
+        axp.plot([x_last, end_h], [y_last / pdiv, proj / pdiv], color=colour_p, linestyle="--",
+                 linewidth=2.0 if leak else 1.4, label=label_p)
         if None not in interval:
             axp.fill_between([x_last, end_h], [y_last / pdiv, interval[0] / pdiv],
                              [y_last / pdiv, interval[1] / pdiv], color="#757575", alpha=0.25,
@@ -193,13 +209,17 @@ def memory_chart(path: Path, data: SeriesChartData, t0_s: float, *, limit: float
     axp.axvline(end_h, color="#424242", linewidth=0.8, linestyle=":", label="7 days of uptime")
     if limit is not None:
         htl = v.get("hours_to_limit")
-        extra = f", reached in {htl:.0f} h" if htl is not None else ""
+        extra = f", reached in {format_hours(htl)}" if htl is not None and leak else ""
         axp.axhline(limit / pdiv, color=VERDICT_COLOURS["leak"], linewidth=1.5,
                     label=f"limit {_fmt_value(limit, unit)}{extra}")
     axp.set_xlim(0, max(end_h, float(ex[-1]) if len(ex) else 0.0) * 1.02)
-    axp.set_ylim(bottom=0)
+    if leak or not tops:
+        axp.set_ylim(bottom=0)
+    else:  # scaled to what was observed (and the limit): a muted line may leave the panel
+        axp.set_ylim(0, 1.15 * max(tops) / pdiv)
     axp.set_ylabel(f"{label} ({puname})")
-    axp.set_title("7-day projection", fontsize=11, loc="left")
+    axp.set_title("7-day projection" if leak else f"7-day projection: none, the verdict is {v.get('verdict')}",
+                  fontsize=11, loc="left", color="#212121" if leak else "#757575")
     return _finish(fig, [ax, axp], path, top_in=1.05)
 
 

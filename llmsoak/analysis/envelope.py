@@ -19,12 +19,15 @@ def window_width_s(duration_s: float, interval_s: float, max_windows: int) -> fl
     return max(float(interval_s), float(duration_s) / max_windows, 1e-9)
 
 
-def reduce_windows(t: np.ndarray, y: np.ndarray, width_s: float, how: str = "min"
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def reduce_windows(t: np.ndarray, y: np.ndarray, width_s: float, how: str = "min", *,
+                   merge_partial_last: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-window (time, value, count) of sorted ``t`` (s) and ``y``; windows without data are absent.
 
     The time of a window is the mean time of its samples, so irregular sampling and gaps do not
-    shift the trend. NaN values in ``y`` are ignored.
+    shift the trend. NaN values in ``y`` are ignored. With ``merge_partial_last`` a last window
+    holding fewer than half the typical (median) number of samples is merged into the window
+    before it: a window cut short by the end of the data is the minimum (or median) of a few
+    samples only, which for memory sits high on the GC sawtooth and made the end tick upward.
     """
     if how not in REDUCERS:
         raise ValueError(f"how must be one of {REDUCERS}, got {how!r}")
@@ -41,6 +44,9 @@ def reduce_windows(t: np.ndarray, y: np.ndarray, width_s: float, how: str = "min
     # t is sorted, so bins are non-decreasing: group boundaries are where the bin changes.
     starts = np.concatenate([[0], np.flatnonzero(np.diff(bins)) + 1])
     counts = np.diff(np.concatenate([starts, [len(t)]]))
+    if merge_partial_last and len(starts) >= 3 and 2 * counts[-1] < np.median(counts[:-1]):
+        starts = starts[:-1]
+        counts = np.diff(np.concatenate([starts, [len(t)]]))
     tw = np.add.reduceat(t, starts) / counts
     if how == "min":
         yw = np.minimum.reduceat(y, starts)
@@ -58,8 +64,13 @@ def reduce_windows(t: np.ndarray, y: np.ndarray, width_s: float, how: str = "min
     return tw, yw, counts
 
 
-def rolling_min_centered(y: np.ndarray, k: int) -> np.ndarray:
-    """Centered rolling minimum over ``k`` points (odd; shrinks at the edges). O(n·k), for small k."""
+def rolling_min_centered(y: np.ndarray, k: int, *, full_edges: bool = False) -> np.ndarray:
+    """Centered rolling minimum over ``k`` points (odd). O(n·k), for small k.
+
+    At the edges the window shrinks, or with ``full_edges`` the first and last ``k // 2`` points
+    take the minimum of the nearest full window: a shrunken window at the end of a run covers less
+    than a GC cycle and would lift the envelope's last points onto the sawtooth.
+    """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     y = np.asarray(y, dtype=float)
@@ -70,6 +81,9 @@ def rolling_min_centered(y: np.ndarray, k: int) -> np.ndarray:
     out = padded[: len(y)].copy()
     for j in range(1, 2 * half + 1):
         np.minimum(out, padded[j: j + len(y)], out=out)
+    if full_edges and len(y) > 2 * half:
+        out[:half] = y[: 2 * half + 1].min()
+        out[len(y) - half:] = y[len(y) - 2 * half - 1:].min()
     return out
 
 

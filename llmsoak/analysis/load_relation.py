@@ -179,10 +179,10 @@ def relate_growth_to_load(samples, metric: str, load_df=None, totals: dict | Non
 
 
 def _summary(out: dict, growth: float) -> str:
-    from llmsoak.units import format_bytes
+    from llmsoak.analysis.formatting import format_bytes_sig, format_sig
 
     metric = out["metric"]
-    fmt = format_bytes if metric.endswith("_bytes") else (lambda v: f"{v:.3g}")
+    fmt = format_bytes_sig if metric.endswith("_bytes") else format_sig
     parts = []
     if out["bytes_per_request"] is not None and out["bytes_per_request"] > 0 and growth > 0:
         parts.append(f"{fmt(out['bytes_per_request'])} per request")

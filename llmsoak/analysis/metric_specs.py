@@ -7,6 +7,7 @@ verdict needs growth that matters, not just growth that is statistically visible
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 MIB = 1024.0 * 1024.0
@@ -23,6 +24,10 @@ class MetricSpec:
     min_abs_per_hour: float
     direction: int = 1
     """+1 when growth is bad (memory, latency), -1 when a fall is bad (tokens per second)."""
+    lower_bound: float | None = 0.0
+    """Physical floor of the metric (projections are clamped to it); None when it can be negative."""
+    upper_bound: float | None = None
+    """Physical ceiling (1.0 for a fraction such as ``error_rate``); None when unbounded."""
 
 
 _MEMORY = MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB)
@@ -36,7 +41,7 @@ METRICS: dict[str, MetricSpec] = {
     "cpu_percent": MetricSpec("cpu", "median", "percent", 0.5, 0.1),
     "gpu_util_percent": MetricSpec("cpu", "median", "percent", 0.5, 0.1),
     # error_rate = failures / requests per minute (a fraction): rare events, so the window mean.
-    "error_rate": MetricSpec("rate", "mean", "ratio", 0.0, 0.0005),
+    "error_rate": MetricSpec("rate", "mean", "ratio", 0.0, 0.0005, upper_bound=1.0),
     "tokens_per_s": MetricSpec("throughput", "median", "tokens/s", 0.2, 0.01, direction=-1),
     "host_available_bytes": MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB, direction=-1),
 }
@@ -57,8 +62,7 @@ def metric_spec(metric: str, unit: str | None = None) -> MetricSpec:
         elif metric.endswith("_rate"):
             spec = METRICS["error_rate"]
         else:
-            spec = MetricSpec("other", "median", "", 0.2, 0.0)
+            spec = MetricSpec("other", "median", "", 0.2, 0.0, lower_bound=None)
     if unit is not None and unit != spec.unit:
-        spec = MetricSpec(spec.kind, spec.reducer, unit, spec.min_growth_pct_per_hour,
-                          spec.min_abs_per_hour, spec.direction)
+        spec = dataclasses.replace(spec, unit=unit)
     return spec

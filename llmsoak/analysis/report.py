@@ -17,8 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from llmsoak.analysis import charts
+from llmsoak.analysis.formatting import (
+    format_bytes_sig,
+    format_hours,
+    format_pct_per_hour,
+    format_sig,
+    format_value,
+    snap,
+)
 from llmsoak.analysis.run_dir import RunAnalysis, SeriesResult
-from llmsoak.units import format_bytes
 
 METRIC_LABELS = {
     "rss_bytes": "RSS", "uss_bytes": "USS", "swap_bytes": "swap", "cgroup_memory_bytes": "cgroup memory",
@@ -44,29 +51,17 @@ def atomic_write(path: Path, data: bytes | str) -> Path:
     return path
 
 
-def _smooth_envelope(env_t: np.ndarray, env_y: np.ndarray, segs) -> np.ndarray:
-    """The rolling minimum the trend was fitted on (per segment), so GC teeth do not show."""
-    from llmsoak.analysis.envelope import rolling_min_centered
-    from llmsoak.analysis.verdict import ENVELOPE_SMOOTH_WINDOWS
-
-    out = env_y.copy()
-    bounds = [s.start_s for s in segs[1:]]
-    idx = [0, *np.searchsorted(env_t, bounds).tolist(), len(env_t)]
-    for a, b in zip(idx[:-1], idx[1:], strict=True):
-        if b > a:
-            out[a:b] = rolling_min_centered(env_y[a:b], ENVELOPE_SMOOTH_WINDOWS)
-    return out
-
-
 def chart_data(res: SeriesResult) -> charts.SeriesChartData:
     """Arrays for charting one analysed series, read from its MetricVerdict."""
     df, mv = res.df, res.verdict
     segs = list(getattr(mv, "segments", ()) or ())
     last = segs[-1] if segs else None
-    env_t, env_y = getattr(mv, "envelope_t", None), getattr(mv, "envelope_y", None)
+    # The line the trend was fitted on (rolling minimum of the window minima for memory), so the
+    # chart shows exactly what was judged and no GC teeth.
+    env_t, env_y = getattr(mv, "envelope_t", None), getattr(mv, "fitted_y", None)
+    if env_y is None or env_t is None or len(env_y) != len(env_t):
+        env_y = getattr(mv, "envelope_y", None)
     tr_t, tr_y = getattr(mv, "trend_t", None), getattr(mv, "trend_y", None)
-    if env_t is not None and env_y is not None and len(env_y) and getattr(mv, "unit", "") == "bytes":
-        env_y = _smooth_envelope(np.asarray(env_t, dtype=float), np.asarray(env_y, dtype=float), segs)
     return charts.SeriesChartData(
         metric=res.metric, t_s=df["timestamp"].to_numpy(dtype=float),
         values=df[res.metric].to_numpy(dtype=float), verdict=res.verdict_json(),
@@ -126,25 +121,64 @@ def draw_charts(analysis: RunAnalysis, charts_dir: Path) -> dict[str, Path]:
     return out
 
 
-def _fmt(value, unit: str, per_hour: bool = False) -> str:
+def _fmt(value, unit: str, per_hour: bool = False, resolution: float = 1e-9) -> str:
+    """``value`` with 3 significant digits in human units; ``resolution`` snaps dust to 0."""
     if value is None:
         return "–"
-    if abs(value) < 1e-9:  # numerical dust from a flat fit
-        value = 0.0
+    value = snap(value, resolution)
     suffix = "/h" if per_hour else ""
-    if unit == "bytes":
-        return f"{format_bytes(value)}{suffix}"
-    if unit == "percent":
-        return f"{value:.3g}%{suffix}"
+    if unit in ("bytes", "percent", "ratio"):
+        return f"{format_value(value, unit)}{suffix}"
     if unit == "ms":
-        return f"{value:.4g} ms{suffix}"
-    return f"{value:.4g}{suffix}"
+        return f"{format_sig(value)} ms{suffix}"
+    return f"{format_sig(value)}{suffix}"
 
 
-def _interval(values, unit: str, per_hour: bool = False) -> str:
+def _resolution(mv: dict) -> float:
+    """Slopes smaller than 1/10,000 of the metric's practical threshold read as 0."""
+    thr = mv.get("min_growth_per_hour")
+    return 1e-4 * thr if thr else 1e-9
+
+
+def _interval(values, unit: str, per_hour: bool = False, resolution: float = 1e-9) -> str:
     if not values or None in values:
         return ""
-    return f"[{_fmt(values[0], unit, per_hour)}, {_fmt(values[1], unit, per_hour)}]"
+    return f"[{_fmt(values[0], unit, per_hour, resolution)}, {_fmt(values[1], unit, per_hour, resolution)}]"
+
+
+NOT_A_TREND = "not a trend yet"
+
+
+def figure_cells(mv: dict) -> dict[str, tuple[str, bool]]:
+    """Table cells of one per-metric verdict as ``{column: (text, muted)}``.
+
+    Only a leak's 7-day projection and hours to the limit are findings. For "ok" the projection is
+    the flat level carried forward (shown muted, marked "no leak"); for "inconclusive" the line is
+    not a trend yet, so the cell says so instead of a number that would read as a finding
+    (verdict.json keeps every figure).
+    """
+    unit = mv.get("unit") or ""
+    res = _resolution(mv)
+    verdict = mv.get("verdict")
+    pct, htl, proj = mv.get("growth_pct_per_hour"), mv.get("hours_to_limit"), mv.get("projected_7d")
+    cells = {
+        "slope": (_fmt(mv.get("slope_per_hour"), unit, True, res), False),
+        "interval": (_interval(mv.get("slope_interval_per_hour"), unit, True, res), False),
+        "growth": ("–" if pct is None else format_pct_per_hour(snap(pct, 1e-6)).removesuffix(" %/h"), False),
+    }
+    if verdict == "leak":
+        cells["projected"] = (_fmt(proj, unit), False)
+        cells["projected_interval"] = (_interval(mv.get("projected_interval_7d"), unit), False)
+        cells["hours_to_limit"] = ("–" if htl is None else format_hours(htl), False)
+    elif verdict == "ok":
+        cells["projected"] = ("–" if proj is None else f"{_fmt(proj, unit)} (no leak)", True)
+        cells["projected_interval"] = ("–", True)
+        cells["hours_to_limit"] = ("–" if htl is None else f"{format_hours(htl)} (slow growth)", True)
+    else:
+        cells["projected"] = ("–" if proj is None else f"({NOT_A_TREND})", True)
+        cells["projected_interval"] = ("–", True)
+        cells["hours_to_limit"] = ("–" if htl is None else f"({NOT_A_TREND})", True)
+    return cells
 
 
 def metric_rows(verdict: dict) -> list[tuple[str, str, dict]]:
@@ -172,14 +206,10 @@ def render_summary_md(verdict: dict, chart_files: dict[str, Path] | None = None,
               "| group | metric | verdict | slope | 95% interval | growth %/h | 7 days | hours to limit | restarts | reason |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for group, metric, v in metric_rows(verdict):
-        unit = v.get("unit") or ""
-        htl = v.get("hours_to_limit")
-        pct = v.get("growth_pct_per_hour")
+        c = {k: text for k, (text, _muted) in figure_cells(v).items()}
         lines.append(
-            f"| {group} | {metric} | **{v.get('verdict')}** | {_fmt(v.get('slope_per_hour'), unit, True)} | "
-            f"{_interval(v.get('slope_interval_per_hour'), unit, True)} | "
-            f"{'–' if pct is None else f'{pct:.3g}'} | {_fmt(v.get('projected_7d'), unit)} | "
-            f"{'–' if htl is None else f'{htl:.1f}'} | {v.get('restarts', '–')} | "
+            f"| {group} | {metric} | **{v.get('verdict')}** | {c['slope']} | {c['interval']} | "
+            f"{c['growth']} | {c['projected']} | {c['hours_to_limit']} | {v.get('restarts', '–')} | "
             f"{str(v.get('reason', '')).replace('|', '/')} |")
     load = verdict.get("load")
     if load:
@@ -188,7 +218,7 @@ def render_summary_md(verdict: dict, chart_files: dict[str, Path] | None = None,
     if tm and tm.get("top"):
         lines += ["", "## Top growing allocation sites (tracemalloc)", "", "| site | growth | per hour |", "|---|---|---|"]
         for site in tm["top"]:
-            lines.append(f"| `{site['site']}` | {format_bytes(site['growth_bytes'])} | "
+            lines.append(f"| `{site['site']}` | {format_bytes_sig(site['growth_bytes'])} | "
                          f"{_fmt(site.get('growth_bytes_per_hour'), 'bytes', True)} |")
     if chart_files:
         def link(p: Path) -> str:
@@ -207,7 +237,7 @@ padding:0 1em;color:#212121;line-height:1.45}
 .banner small{display:block;font-size:.7em;opacity:.92}
 table{border-collapse:collapse;width:100%;margin:.6em 0 1.4em;font-size:.92em}
 th,td{border:1px solid #ddd;padding:.35em .55em;text-align:left;vertical-align:top}
-th{background:#f5f5f5} td.num{text-align:right;white-space:nowrap}
+th{background:#f5f5f5} td.num{text-align:right;white-space:nowrap} td.muted{color:#9e9e9e}
 .v{font-weight:600;text-transform:uppercase}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0 1.2em}
 code{background:#f5f5f5;padding:0 .25em;border-radius:3px}
@@ -233,18 +263,14 @@ def render_html(verdict: dict, chart_files: dict[str, Path]) -> str:
                  "<th>slope</th><th>95% interval</th><th>growth %/h</th><th>after 7 days</th>"
                  "<th>7-day interval</th><th>hours to limit</th><th>restarts</th><th>reason</th></tr>")
     for group, metric, mv in metric_rows(verdict):
-        unit = mv.get("unit") or ""
         c = charts.VERDICT_COLOURS.get(mv.get("verdict"), "#555")
-        pct, htl = mv.get("growth_pct_per_hour"), mv.get("hours_to_limit")
+        cells = figure_cells(mv)
+        figures = "".join(f"<td class='num{' muted' if cells[k][1] else ''}'>{e(cells[k][0])}</td>"
+                          for k in ("slope", "interval", "growth", "projected", "projected_interval", "hours_to_limit"))
         parts.append(
             f"<tr><td>{e(group)}</td><td>{e(metric)}</td><td class='v' style='color:{c}'>{e(str(mv.get('verdict')))}</td>"
-            f"<td class='num'>{e(_fmt(mv.get('slope_per_hour'), unit, True))}</td>"
-            f"<td class='num'>{e(_interval(mv.get('slope_interval_per_hour'), unit, True))}</td>"
-            f"<td class='num'>{'–' if pct is None else f'{pct:.3g}'}</td>"
-            f"<td class='num'>{e(_fmt(mv.get('projected_7d'), unit))}</td>"
-            f"<td class='num'>{e(_interval(mv.get('projected_interval_7d'), unit))}</td>"
-            f"<td class='num'>{'–' if htl is None else f'{htl:.1f}'}</td>"
-            f"<td class='num'>{e(str(mv.get('restarts', '–')))}</td><td>{e(str(mv.get('reason', '')))}</td></tr>")
+            + figures
+            + f"<td class='num'>{e(str(mv.get('restarts', '–')))}</td><td>{e(str(mv.get('reason', '')))}</td></tr>")
     parts.append("</table>")
     load = verdict.get("load")
     if load:
@@ -254,9 +280,9 @@ def render_html(verdict: dict, chart_files: dict[str, Path]) -> str:
         parts.append("<h2>Top growing allocation sites (tracemalloc)</h2><table><tr><th>site</th>"
                      "<th>growth</th><th>per hour</th><th>size now</th></tr>")
         for site in tm["top"]:
-            parts.append(f"<tr><td><code>{e(site['site'])}</code></td><td class='num'>{e(format_bytes(site['growth_bytes']))}</td>"
+            parts.append(f"<tr><td><code>{e(site['site'])}</code></td><td class='num'>{e(format_bytes_sig(site['growth_bytes']))}</td>"
                          f"<td class='num'>{e(_fmt(site.get('growth_bytes_per_hour'), 'bytes', True))}</td>"
-                         f"<td class='num'>{e(format_bytes(site.get('size_bytes')))}</td></tr>")
+                         f"<td class='num'>{e(format_bytes_sig(site.get('size_bytes')))}</td></tr>")
         parts.append("</table>")
     for name, path in chart_files.items():
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")

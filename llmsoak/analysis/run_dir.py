@@ -162,7 +162,6 @@ def _clean_json(value):
 def analyze_series(df, metric: str, *, limit: float | None = None,
                    min_growth_pct_per_hour: float | None = None) -> SeriesResult | None:
     """Verdict of one column of ``df``; None when it holds fewer than two values."""
-    import numpy as np
 
     from llmsoak.analysis.verdict import analyze_metric
 
@@ -171,9 +170,8 @@ def analyze_series(df, metric: str, *, limit: float | None = None,
     if len(sub) < 2:
         return None
     sub = sub.reset_index(drop=True)
-    with np.errstate(all="ignore"):  # degenerate series (constant, all zero) are the verdict's to judge
-        mv = analyze_metric(sub, metric, limit=limit, min_growth_pct_per_hour=min_growth_pct_per_hour,
-                            unit=metric_unit(metric))
+    mv = analyze_metric(sub, metric, limit=limit, min_growth_pct_per_hour=min_growth_pct_per_hour,
+                        unit=metric_unit(metric))
     return SeriesResult(metric=metric, df=sub, verdict=mv)
 
 

@@ -2,7 +2,8 @@
 
 Repairs (each leaves a note): a last line cut by a crash is dropped; common column names
 (``time``, ``ts``, ``rss``, ``RSS`` ...) are mapped to the documented ones; non-numeric cells become
-NaN; malformed lines (too many fields) are skipped; rows without a timestamp are dropped;
+NaN (also "n/a", "NA", "null" and other spellings of missing: only an empty cell is silently
+missing); lines with more fields than the header are skipped; rows without a timestamp are dropped;
 millisecond timestamps are converted to seconds; unsorted rows are sorted; duplicate timestamps
 keep their first row. What cannot be repaired (missing file, empty file, binary data, no timestamp
 column, no numeric metric column, no data rows) raises ``CommandError`` (exit 2) naming the file
@@ -121,38 +122,64 @@ def read_samples(path: str | os.PathLike) -> SamplesFrame:
 
     truncated = size > 0 and last_byte not in (b"\n", b"\r")
     bad_lines: list[str] = []
+    n_cols = len(raw_names)
+    # Columns are read by position with one spare column: a line with one field too many fills the
+    # spare, one with more is reported by pandas and skipped (with ``usecols`` pandas would cut
+    # such lines to the header silently). Only an empty cell is missing: "n/a", "NA", "null" ...
+    # fail the fast float read and are counted as non-numeric cells below.
     read_kwargs = dict(
-        header=None, skiprows=1, usecols=usecols, names=None, engine="c",
-        on_bad_lines="warn", skip_blank_lines=True, encoding="utf-8", encoding_errors="replace",
+        header=None, skiprows=1, names=list(range(n_cols + 1)), index_col=False, engine="c",
+        keep_default_na=False, on_bad_lines="warn", skip_blank_lines=True, encoding="utf-8",
+        encoding_errors="replace",
     )
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                df = pd.read_csv(path, dtype=np.float64, **read_kwargs)
+                df = pd.read_csv(path, dtype=np.float64, na_values=[""], **read_kwargs)
                 coerced = False
             except (ValueError, TypeError):
                 # A non-numeric cell somewhere: read as text and coerce column by column (slower path).
-                df = pd.read_csv(path, dtype=str, keep_default_na=False, **read_kwargs)
+                df = pd.read_csv(path, dtype=str, **read_kwargs)
                 coerced = True
-        for w in caught:
-            bad_lines.extend(re.findall(r"[Ll]ine (\d+)", str(w.message)))
+        for w in caught:  # the fast read may have warned before it failed: count each line once
+            bad_lines.extend(n for n in re.findall(r"[Ll]ine (\d+)", str(w.message)) if n not in bad_lines)
     except pd.errors.EmptyDataError:
-        df = pd.DataFrame(columns=range(len(usecols)))
+        df = pd.DataFrame(columns=range(n_cols + 1))
         coerced = False
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         match = re.search(r"line (\d+)", str(err))
         raise _fail(path, int(match.group(1)) if match else None, f"cannot parse as CSV ({str(err).splitlines()[0]})") from None
-    df.columns = col_names
+    skipped = sorted(int(n) for n in bad_lines)
+
+    def line_of(row: int) -> int:
+        """File line of data row ``row`` (0-based), counting the header and the skipped lines."""
+        line = row + 2
+        for n in skipped:
+            if n <= line:
+                line += 1
+        return line
 
     n_read = len(df)
-    # Row i of df came from file line i + 2 unless malformed lines were skipped before it.
+    spare = df[n_cols]
+    extra = np.array(spare.notna() & (spare.str.strip() != "") if coerced else spare.notna(), dtype=bool)
     if truncated and n_read:
+        extra[-1] = False  # reported as truncated below
+    too_many = sorted(skipped + [line_of(int(r)) for r in np.flatnonzero(extra)])
+    df = df[~extra] if extra.any() else df
+    rows_left = np.flatnonzero(~extra)  # df row → row as read, for line numbers
+    df = df[usecols]
+    df.columns = col_names
+
+    def line_at(row: int) -> int:
+        return line_of(int(rows_left[row]))
+
+    if truncated and len(df):
         df = df.iloc[:-1]
-        notes.append(f"dropped the truncated last line {n_read + 1 + len(bad_lines)} (no newline at the end: the writer was cut off)")
-    if bad_lines:
-        shown = ", ".join(bad_lines[:3]) + (" ..." if len(bad_lines) > 3 else "")
-        notes.append(f"skipped {len(bad_lines)} malformed line(s) with too many fields (line {shown})")
+        notes.append(f"dropped the truncated last line {line_of(n_read - 1)} (no newline at the end: the writer was cut off)")
+    if too_many:
+        shown = ", ".join(str(n) for n in too_many[:3]) + (" ..." if len(too_many) > 3 else "")
+        notes.append(f"skipped {len(too_many)} line(s) with more fields than the {n_cols} header columns (line {shown})")
 
     if coerced:
         for name in col_names:
@@ -167,10 +194,14 @@ def read_samples(path: str | os.PathLike) -> SamplesFrame:
                     bad = values.isna() & (text != "")
                     notes.append("timestamp column holds dates: converted to Unix seconds")
             if bad.any():
-                first = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-                notes.append(f"{int(bad.sum())} non-numeric cell(s) in {name!r} read as missing (first at line {first})")
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                notes.append(f"{int(bad.sum())} non-numeric cell(s) in {name!r} read as missing "
+                             f"(first at line {line_at(row)}: {text.iloc[row][:20]!r})")
             df[name] = values.astype(np.float64)
 
+    if len(df) == 0 and too_many:
+        raise _fail(path, too_many[0], f"every data line has more fields than the {n_cols} "
+                    "columns of the header")
     if len(df) == 0:
         raise _fail(path, 2, "no data rows after the header")
     ts = df["timestamp"].to_numpy()
@@ -178,7 +209,7 @@ def read_samples(path: str | os.PathLike) -> SamplesFrame:
     if missing_ts.all():
         raise _fail(path, 2, "no row has a numeric timestamp")
     if missing_ts.any():
-        first = int(np.flatnonzero(missing_ts)[0]) + 2
+        first = line_at(int(np.flatnonzero(missing_ts)[0]))
         notes.append(f"dropped {int(missing_ts.sum())} row(s) without a timestamp (first at line {first})")
         df = df[~missing_ts]
     if df["timestamp"].median() > 1e11:  # milliseconds since the epoch (year > 5138 in seconds)

@@ -10,18 +10,19 @@ slopes pooled, so a leak hidden by periodic restarts still counts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered, window_width_s
+from llmsoak.analysis.formatting import format_hours, format_pct_per_hour, format_value, snap
 from llmsoak.analysis.metric_specs import MetricSpec, metric_spec
 from llmsoak.analysis.regime import find_regime
 from llmsoak.analysis.segments import Segment, find_gaps, split_segments, typical_interval_s
 from llmsoak.analysis.trend import TrendFit, fit_trend, ols_slope, seasonal_component
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
-from llmsoak.units import format_bytes
 
 VERDICTS = ("leak", "ok", "inconclusive")
 PROJECTION_HOURS = 168.0
@@ -30,6 +31,7 @@ MAX_WINDOWS_TOTAL = 4000
 ENVELOPE_SMOOTH_WINDOWS = 5  # rolling minimum over 5 windows (~1/80 of a segment) kills GC teeth
 MIN_REGIME_POINTS = 12
 SEASONAL_MIN_HOURS = 46.0  # fit the 24 h cycle only when (nearly) two whole days are in view
+ZERO_LEVEL_FRACTION = 1e-6  # a level below a millionth of the threshold (or slope) counts as zero
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +63,10 @@ class MetricVerdict:
     """Window times (Unix s) of the reduced series, all segments."""
     envelope_y: np.ndarray = field(default_factory=lambda: np.empty(0))
     """Window minimum (memory) or median/mean (others) at ``envelope_t``."""
+    fitted_y: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """The series the trend is fitted on, at ``envelope_t``: for memory the window minima smoothed by
+    a rolling minimum over 5 windows (per segment, so GC teeth vanish); else ``envelope_y``. Charts
+    draw this line as "lower envelope"."""
     trend_t: np.ndarray = field(default_factory=lambda: np.empty(0))
     """Start and end (Unix s) of the current regime's fitted line."""
     trend_y: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -114,8 +120,7 @@ def analyze_metric(df, metric: str = "rss_bytes", *, limit: float | None = None,
     if min_growth_pct_per_hour is not None:
         if min_growth_pct_per_hour < 0:
             raise CommandError(f"min growth must be >= 0 %/h, got {min_growth_pct_per_hour}", EXIT_BAD_INPUT)
-        spec = MetricSpec(spec.kind, spec.reducer, spec.unit, float(min_growth_pct_per_hour),
-                          spec.min_abs_per_hour, spec.direction)
+        spec = dataclasses.replace(spec, min_growth_pct_per_hour=float(min_growth_pct_per_hour))
     if "timestamp" not in df.columns:
         raise CommandError("no 'timestamp' column in the samples", EXIT_BAD_INPUT)
     if metric not in df.columns:
@@ -149,10 +154,12 @@ def analyze_metric(df, metric: str = "rss_bytes", *, limit: float | None = None,
         sf = _fit_segment(t[seg.start_idx:seg.end_idx], y[seg.start_idx:seg.end_idx], seg, spec,
                           interval_s, total_s, seed + k, env_t, env_y)
         fits.append(sf)
+    fitted = [f.z for f in fits]
     usable = [f for f in fits if f.fit is not None]
     common = dict(base, gaps=tuple(find_gaps(t, interval_s)),
                   envelope_t=np.concatenate(env_t) if env_t else np.empty(0),
-                  envelope_y=np.concatenate(env_y) if env_y else np.empty(0))
+                  envelope_y=np.concatenate(env_y) if env_y else np.empty(0),
+                  fitted_y=np.concatenate(fitted) if fitted else np.empty(0))
     if not usable:
         hours = max(segments[-1].duration_h, 0.0)
         return MetricVerdict(verdict="inconclusive", slope_per_hour=None, slope_interval_per_hour=None,
@@ -169,7 +176,7 @@ def _fit_segment(t, y, seg, spec, interval_s, total_s, seed, env_t, env_y) -> _S
     tw, yw, _ = reduce_windows(t, y, width, spec.reducer)
     env_t.append(tw)
     env_y.append(yw)
-    z = rolling_min_centered(yw, ENVELOPE_SMOOTH_WINDOWS) if spec.reducer == "min" else yw
+    z = rolling_min_centered(yw, ENVELOPE_SMOOTH_WINDOWS, full_edges=True) if spec.reducer == "min" else yw
     t_h = (tw - seg.start_s) / 3600.0
     if len(z) < MIN_REGIME_POINTS:
         return _SegmentFit(seg, t_h, z, 0, False, None)
@@ -215,11 +222,14 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     span_h = regime_h
     if len(usable) >= 2:
         slopes = np.array([u.fit.slope_per_hour for u in usable])
-        ses = np.array([max(u.fit.slope_se, 1e-300) for u in usable])
-        w = 1.0 / ses ** 2
+        # A run that is exactly constant has a standard error of 0: floor it at a resolution far
+        # below any threshold so the weights stay finite (no 1/0) and such runs still count.
+        se_floor = 1e-12 * max(abs(level), spec.min_abs_per_hour, 1e-12)
+        ses = np.maximum([u.fit.slope_se for u in usable], se_floor)
+        w = (ses.min() / ses) ** 2  # relative inverse-variance weights: never overflow
         s = float(np.sum(w * slopes) / np.sum(w))
         q = float(np.sum(w * (slopes - s) ** 2))
-        se = float(np.sqrt(1.0 / np.sum(w) * max(1.0, q / (len(usable) - 1))))
+        se = float(ses.min() * np.sqrt(1.0 / np.sum(w) * max(1.0, q / (len(usable) - 1) / ses.min() ** 2)))
         lo, hi = s - 1.96 * se, s + 1.96 * se
         # Pooling needs growth that persists within most runs: a warm-up tail in short runs
         # between restarts slopes up too, but fades within each run.
@@ -229,17 +239,18 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
         pooled_note = f" (pooled over {len(usable)} runs between restarts, {agree:.0%} of them growing)"
     threshold = max(spec.min_growth_pct_per_hour / 100.0 * abs(level), spec.min_abs_per_hour)
     bad_s, bad_lo, bad_hi = (s, lo, hi) if sign > 0 else (-s, -hi, -lo)
-    growth_pct = 100.0 * s / abs(level) if level != 0 else None
+    # Growth in % of a zero (or numerically zero) level is undefined: null, and the reason says why.
+    growth_pct = 100.0 * s / abs(level) if abs(level) > ZERO_LEVEL_FRACTION * max(threshold, abs(s), 1e-300) else None
 
     hours_needed = None
     if bad_lo > 0 and bad_s >= threshold and settled:
         verdict = "leak"
-    elif bad_hi < threshold:
+    elif bad_hi < threshold or bad_hi <= 0:  # growth that matters (or any growth at all) ruled out
         verdict = "ok"
     else:
         verdict = "inconclusive"
         half = max((bad_hi - bad_lo) / 2, 1e-300)
-        target = max(threshold - bad_s, bad_s, threshold * 0.25)
+        target = max(threshold - bad_s, bad_s, threshold * 0.25, 1e-300)
         factor = (half / target) ** (2.0 / 3.0) if half > target else 1.0
         hours_needed = max(0.5, span_h * (factor - 1.0)) if settled else max(0.5, span_h * 0.5)
 
@@ -247,6 +258,8 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     dt = origin_h + PROJECTION_HOURS - fit.t_ref_h
     projected = fit.intercept + s * dt
     p_lo, p_hi = sorted((fit.intercept + lo * dt, fit.intercept + hi * dt))
+    # A straight line carried 7 days can cross a physical bound (CPU falling to -534 %): clamp.
+    projected, p_lo, p_hi = (_clamp(x, spec) for x in (projected, p_lo, p_hi))
     now_h = float(cur.t_h[-1])
     level_now = fit.intercept + s * (now_h - fit.t_ref_h)
     hours_to_limit = None
@@ -257,7 +270,7 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     regime_start = t0 + 3600.0 * float(cur.t_h[cur.regime_idx])
     reason = _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h,
                      float(cur.t_h[cur.regime_idx]), settled, pooled_note, projected, hours_to_limit,
-                     limit, hours_needed)
+                     limit, hours_needed, level)
     return MetricVerdict(
         verdict=verdict, slope_per_hour=s, slope_interval_per_hour=(lo, hi),
         growth_pct_per_hour=growth_pct, projected_7d=projected, projected_interval_7d=(p_lo, p_hi),
@@ -267,40 +280,65 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
         trend_y=np.array([fit.level_at(cur.t_h[cur.regime_idx]), level_now]), **common)
 
 
-def format_value(v: float, unit: str) -> str:
-    """``v`` in ``unit`` for a sentence: bytes as KiB/MiB/GiB, others with 3 significant digits."""
-    if unit == "bytes":
-        return format_bytes(v)
-    if unit == "percent":
-        return f"{v:.3g} %"
-    if unit == "ratio":
-        return f"{100 * v:.3g} %"
-    return f"{v:.3g} {unit}".strip()
+def _clamp(v: float, spec: MetricSpec) -> float:
+    """``v`` within the metric's physical bounds (``spec.lower_bound``/``upper_bound``)."""
+    if spec.lower_bound is not None:
+        v = max(v, spec.lower_bound)
+    if spec.upper_bound is not None:
+        v = min(v, spec.upper_bound)
+    return v
 
 
 def _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h, regime_from_h,
-            settled, pooled_note, projected, hours_to_limit, limit, hours_needed) -> str:
+            settled, pooled_note, projected, hours_to_limit, limit, hours_needed, level) -> str:
+    """One sentence a person can act on. Figures: 3 significant digits; dust below 1/10,000 of the
+    threshold reads 0; only a leak's reason speaks of the 7-day projection and the limit."""
     u = spec.unit
     memory_like = spec.kind in ("memory", "count")
-    grows = "grows" if memory_like else ("falls" if spec.direction < 0 else "drifts up")
-    rate = f"{format_value(s, u)}/h (95% CI {format_value(lo, u)} to {format_value(hi, u)}/h"
-    rate += f", {growth_pct:+.2f} %/h)" if growth_pct is not None else ")"
+    resolution = 1e-4 * max(threshold, abs(level) * 1e-6, 1e-300)
+    s, lo, hi = (snap(x, resolution) for x in (s, lo, hi))
+
+    def fv(x):
+        return format_value(x, u)
+
+    rate = f"{fv(s)}/h (95% CI {fv(lo)} to {fv(hi)}/h"
+    if growth_pct is not None:
+        rate += f", {format_pct_per_hour(snap(growth_pct, 1e-6))})"
+    elif abs(level) <= ZERO_LEVEL_FRACTION * max(threshold, abs(s), 1e-300):
+        rate += "; its level is 0, so growth in %/h is undefined)"
+    else:
+        rate += ")"
     since = (f"over the last {regime_h:.1f} h (after the first {regime_from_h:.1f} h of warm-up or a level shift)"
              if regime_from_h > 0.05 * max(regime_h, 1e-9) else f"over {regime_h:.1f} h")
+    sign = spec.direction
     if verdict == "leak":
-        text = f"{metric} {grows} {rate} {since}{pooled_note}; after 7 days of uptime it would be {format_value(projected, u)}"
+        grows = "grows" if memory_like else ("falls" if sign < 0 else "drifts up")
+        text = f"{metric} {grows} {rate} {since}{pooled_note}; after 7 days of uptime it would be {fv(projected)}"
         if hours_to_limit is not None:
-            text += f" and it reaches the {format_value(limit, u)} limit in {hours_to_limit:.0f} h"
+            text += f" and it reaches the {fv(limit)} limit in {format_hours(hours_to_limit)}"
         return text + "."
     if verdict == "ok":
-        what = "is flat" if memory_like else "shows no drift"
-        return (f"{metric} {what}: {rate} {since}{pooled_note}, which rules out growth of "
-                f"{format_value(threshold, u)}/h or more.")
+        bad = "growth" if sign > 0 else "a fall"
+        bad_lo, bad_hi = (lo, hi) if sign > 0 else (-hi, -lo)
+        if bad_lo > 0:  # real but slower than matters
+            what = ("grows slowly" if memory_like else "drifts slowly") if sign > 0 else "falls slowly"
+        elif bad_hi < 0:  # significant movement in the harmless direction: say so, not "flat"
+            what = "falls" if sign > 0 else "rises"
+        else:
+            what = "is flat" if memory_like else "shows no drift"
+        ruled_out = (f"which rules out {bad} of {fv(threshold)}/h or more" if threshold > 0
+                     else f"which rules out any {bad}")
+        return f"{metric} {what}: {rate} {since}{pooled_note}, {ruled_out}."
     if not settled:
         return (f"{metric} changes course during the run ({rate} in its latest stretch{pooled_note}); "
-                f"no single trend yet, about {math.ceil(hours_needed)} more hours at a steady load would tell.")
+                f"no single trend yet, about {_more_hours(hours_needed)} at a steady load would tell.")
     return (f"{metric} cannot be judged yet: {rate} {since}{pooled_note} includes both no growth and "
-            f"the {format_value(threshold, u)}/h threshold; about {math.ceil(hours_needed)} more hours of samples are needed.")
+            f"the {fv(threshold)}/h threshold; about {_more_hours(hours_needed)} of samples would decide.")
+
+
+def _more_hours(hours: float) -> str:
+    n = math.ceil(hours)
+    return f"{n} more hour" if n == 1 else f"{n} more hours"
 
 
 def overall_verdict(verdicts) -> str:

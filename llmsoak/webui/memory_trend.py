@@ -52,6 +52,15 @@ def _series(verdict, prefix: str) -> list[list[float]]:
     return _pairs(getattr(verdict, f"{prefix}_t", ()), getattr(verdict, f"{prefix}_y", ()))
 
 
+def _envelope(verdict) -> list[list[float]]:
+    """The line the trend is fitted on (the smoothed lower envelope), as ``[[t, y], ...]``."""
+    t = getattr(verdict, "envelope_t", ())
+    y = getattr(verdict, "fitted_y", None)
+    if y is None or len(y) != len(t):
+        y = getattr(verdict, "envelope_y", ())
+    return _pairs(t, y)
+
+
 def memory_trend(columns: tuple[str, ...], rows: list[tuple], *, limit_bytes: float | None = None,
                  metric: str = "rss_bytes") -> dict:
     """The analysis core's verdict for ``metric`` over ``rows`` as a JSON-safe dict.
@@ -81,7 +90,7 @@ def memory_trend(columns: tuple[str, ...], rows: list[tuple], *, limit_bytes: fl
     out = {
         "status": "ok",
         "verdict": _clean(verdict.to_json()),
-        "envelope": _series(verdict, "envelope"),
+        "envelope": _envelope(verdict),
         "trend": _series(verdict, "trend"),
         "points": len(df),
         "elapsed_s": round(time.perf_counter() - started, 4),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from llmsoak.analysis.formatting import format_bytes_sig, format_hours, format_pct_per_hour
 from llmsoak.units import format_bytes
 from llmsoak.webui import llm_view
 
@@ -65,14 +66,7 @@ def soak_table_rows(state: dict, page_url: str) -> list[dict]:
     cpu = latest.get("cpu_percent")
     rows.append(("Target CPU", "–" if cpu is None else f"{cpu:.0f} % of one core"))
     if trend.get("status") == "ok":
-        slope = verdict.get("slope_per_hour")
-        rows.append(("Memory slope", "–" if slope is None else f"{'+' if slope >= 0 else '-'}{format_bytes(abs(slope))}/h"))
-        growth = verdict.get("growth_pct_per_hour")
-        rows.append(("Growth per hour", "–" if growth is None else f"{growth:.3f} %/h"))
-        rows.append(("Projected at 7 days uptime", format_bytes(verdict.get("projected_7d"))))
-        htl = verdict.get("hours_to_limit")
-        rows.append(("Hours to limit", "–" if htl is None else f"{htl:.1f} h"))
-        rows.append(("Verdict so far", f"{verdict.get('verdict')}: {verdict.get('reason')}"))
+        rows += trend_rows(verdict)
     else:
         rows.append(("Memory trend", trend.get("reason") or trend.get("status")))
     limits = [f"{name} {fmt(slo[key])}" for name, key, fmt in (
@@ -84,6 +78,41 @@ def soak_table_rows(state: dict, page_url: str) -> list[dict]:
     rows.append(("Alerts", "; ".join(a["message"] for a in active) if active else "none"))
     # Locust's table sorts rows by ``name``: a zero-padded index keeps this reading order.
     return [{"name": f"{i:02d}", "item": k, "value": str(v)} for i, (k, v) in enumerate(rows)]
+
+
+def trend_rows(verdict: dict) -> list[tuple[str, str]]:
+    """Slope, growth, projection, hours to limit and verdict as (item, text) rows, 3 significant digits.
+
+    Only a leak's projection and hours to the limit are findings: for "inconclusive" they read
+    "(not a trend yet)", for "ok" the projection is marked as the flat level, and hours to the limit
+    appear only for a leak or while the slope interval excludes zero upward (as on the Soak page).
+    """
+    word = verdict.get("verdict")
+    slope = verdict.get("slope_per_hour")
+    ci = verdict.get("slope_interval_per_hour") or [None, None]
+    rising = ci[0] is not None and ci[0] > 0
+    slope_text = "–" if slope is None else format_bytes_sig(slope)
+    if slope is not None and slope > 0 and slope_text != "0 B":
+        slope_text = "+" + slope_text
+    proj = verdict.get("projected_7d")
+    if proj is None:
+        proj_text = "–"
+    elif word == "leak":
+        proj_text = format_bytes_sig(proj)
+    elif word == "ok":
+        proj_text = f"{format_bytes_sig(proj)} (no leak: the flat level)"
+    else:
+        proj_text = "— (not a trend yet)"
+    htl = verdict.get("hours_to_limit")
+    if htl is not None and (word == "leak" or rising):
+        htl_text = format_hours(htl) + ("" if word == "leak" else " (not a trend yet)")
+    else:
+        htl_text = "— (not a trend yet)" if word == "inconclusive" else "–"
+    growth = verdict.get("growth_pct_per_hour")
+    return [("Memory slope", "–" if slope is None else f"{slope_text}/h"),
+            ("Growth per hour", format_pct_per_hour(growth) if growth is not None else "–"),
+            ("Projected at 7 days uptime", proj_text), ("Hours to limit", htl_text),
+            ("Verdict so far", f"{word}: {verdict.get('reason')}")]
 
 
 def install_tabs(environment, monitor, page_path: str) -> None:

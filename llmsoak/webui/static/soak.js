@@ -6,20 +6,76 @@ const POLL_MS = 2000;
 const SVG_NS = "http://www.w3.org/2000/svg";
 const COLORS = { raw: "#90caf9", envelope: "#1565c0", trend: "#ef6c00", projection: "#c62828",
                  warn: "#ef6c00", limit: "#c62828", cpu: "#2e7d32", p50: "#1565c0", p95: "#ef6c00",
-                 p99: "#c62828", slo: "#c62828" };
+                 p99: "#c62828", slo: "#c62828", muted: "#9aa6b2" };
 let lastState = null;
 
 // ------------------------------------------------------------------ formatting
+// Same rules as llmsoak/analysis/formatting.py: three significant digits, no numerical dust.
+function fmtSig(v, digits) {
+  if (v === null || v === undefined || !isFinite(v)) return "–";
+  digits = digits || 3;
+  if (v === 0) return "0";
+  const mag = Math.floor(Math.log10(Math.abs(v)));
+  if (mag < -4 || mag >= 9) return v.toExponential(digits - 1);
+  let decimals = digits - 1 - mag;
+  const step = Math.pow(10, -decimals);
+  let rounded = Math.round(v / step) * step;
+  if (rounded !== 0 && Math.floor(Math.log10(Math.abs(rounded))) > mag) decimals -= 1;
+  let text = rounded.toFixed(Math.max(decimals, 0));
+  if (text.includes(".")) text = text.replace(/0+$/, "").replace(/\.$/, "");
+  return text === "-0" ? "0" : text;
+}
 function fmtBytes(n) {
   if (n === null || n === undefined || !isFinite(n)) return "–";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
   let i = 0, v = Math.abs(n);
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return (n < 0 ? "-" : "") + (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + " " + units[i];
+  while (Math.round(v) >= 1000 && i < units.length - 1) { v /= 1024; i++; }
+  const text = i === 0 ? v.toFixed(0) : fmtSig(v);
+  return (n < 0 && text !== "0" ? "-" : "") + text + " " + units[i];
 }
 function fmtNum(v, digits) {
   if (v === null || v === undefined || !isFinite(v)) return "–";
   return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(digits === undefined ? 1 : digits);
+}
+function fmtPct(v) {  // growth in % of the level per hour, signed
+  if (v === null || v === undefined || !isFinite(v)) return "–";
+  const text = fmtSig(v);
+  return (text.startsWith("-") || text === "0" ? "" : "+") + text + " %/h";
+}
+function fmtHours(h) {
+  if (h === null || h === undefined || !isFinite(h)) return "–";
+  return h >= 72 ? `${fmtSig(h)} h (${fmtSig(h / 24, 2)} days)` : fmtSig(h, h < 10 ? 2 : 3) + " h";
+}
+
+// The trend cards. Only a leak's 7-day projection and hours to the limit are findings: for
+// "inconclusive" they read "(not a trend yet)", for "ok" the projection is the flat level (muted)
+// and hours to limit are shown only while the slope interval excludes zero upward.
+// Returns [label, value, cssClass, note] rows.
+function trendCards(v) {
+  v = v || {};
+  const verdict = v.verdict;
+  const slope = v.slope_per_hour;
+  const ci = v.slope_interval_per_hour || [null, null];
+  const rising = ci[0] !== null && ci[0] !== undefined && ci[0] > 0;
+  const slopeText = slope === null || slope === undefined ? "–"
+    : (slope > 0 && fmtBytes(slope) !== "0 B" ? "+" : "") + fmtBytes(slope) + "/h";
+  let proj, projCls = "", projNote = "";
+  if (v.projected_7d === null || v.projected_7d === undefined) proj = "–";
+  else if (verdict === "leak") proj = fmtBytes(v.projected_7d);
+  else if (verdict === "ok") { proj = fmtBytes(v.projected_7d); projCls = "muted"; projNote = "(no leak: flat)"; }
+  else { proj = "—"; projCls = "muted"; projNote = "(not a trend yet)"; }
+  let htl = "–", htlCls = "", htlNote = "";
+  if (v.hours_to_limit !== null && v.hours_to_limit !== undefined && (verdict === "leak" || rising)) {
+    htl = fmtHours(v.hours_to_limit);
+    if (verdict !== "leak") { htlCls = "muted"; htlNote = "(not a trend yet)"; }
+  } else if (verdict === "inconclusive") { htl = "—"; htlCls = "muted"; htlNote = "(not a trend yet)"; }
+  return [
+    ["Memory slope", slopeText, "", ""],
+    ["Growth", fmtPct(v.growth_pct_per_hour), "", ""],
+    ["Projected at 7 d", proj, projCls, projNote],
+    ["Hours to limit", htl, htlCls, htlNote],
+    ["Verdict so far", verdict || "–", verdict === "leak" ? "leak" : verdict === "ok" ? "ok" : "", ""],
+  ];
 }
 function fmtTime(ts, spanS) {
   const d = new Date(ts * 1000);
@@ -137,8 +193,11 @@ function memoryChart(state) {
     const end = trend.trend[trend.trend.length - 1];
     const t7 = created + 168 * 3600;
     if (t7 > end[0]) {
-      series.push({ points: [end, [t7, verdict.projected_7d]], color: COLORS.projection, width: 2, dash: "2 4",
-                    label: "projection to 7 days uptime" });
+      const leak = verdict.verdict === "leak";  // otherwise the line is no finding: muted, and says so
+      series.push({ points: [end, [t7, verdict.projected_7d]], color: leak ? COLORS.projection : COLORS.muted,
+                    width: leak ? 2 : 1.5, dash: "2 4",
+                    label: leak ? "projection to 7 days uptime"
+                      : `projection to 7 days uptime (${verdict.verdict === "ok" ? "flat, no leak" : "not a trend yet"})` });
       xMax = t7;
     }
   }
@@ -188,21 +247,18 @@ function renderCards(state) {
   const all = (state.llm.patterns || []).find(r => r.pattern === "all") || {};
   const cards = [
     ["Target RSS", fmtBytes(latest.rss_bytes)],
-    ["Target CPU", latest.cpu_percent === undefined ? "–" : fmtNum(latest.cpu_percent, 0) + " %"],
-    ["Memory slope", v.slope_per_hour === undefined || v.slope_per_hour === null ? "–" : fmtBytes(v.slope_per_hour) + "/h"],
-    ["Growth", v.growth_pct_per_hour === undefined || v.growth_pct_per_hour === null ? "–" : v.growth_pct_per_hour.toFixed(3) + " %/h"],
-    ["Projected at 7 d", fmtBytes(v.projected_7d)],
-    ["Hours to limit", v.hours_to_limit === undefined || v.hours_to_limit === null ? "–" : fmtNum(v.hours_to_limit) + " h"],
-    ["Verdict so far", v.verdict || "–", v.verdict === "leak" ? "leak" : v.verdict === "ok" ? "ok" : ""],
+    ["Target CPU", latest.cpu_percent === undefined || latest.cpu_percent === null ? "–" : fmtSig(latest.cpu_percent, 2) + " %"],
+    ...trendCards(v),
     ["Users", state.locust.user_count === null ? "–" : String(state.locust.user_count)],
     ["Requests", all.requests === undefined ? "–" : String(all.requests)],
-    ["TTFT p95", fmtNum(all.ttft_p95_ms) + " ms"],
-    ["Tokens/s now", fmtNum(all.current_tokens_per_s)],
+    ["TTFT p95", all.ttft_p95_ms === undefined || all.ttft_p95_ms === null ? "–" : fmtSig(all.ttft_p95_ms) + " ms"],
+    ["Tokens/s now", fmtSig(all.current_tokens_per_s)],
   ];
   const box = document.getElementById("cards");
-  box.replaceChildren(...cards.map(([label, value, cls]) => {
+  box.replaceChildren(...cards.map(([label, value, cls, note]) => {
     const card = el("div", { class: "card " + (cls || ""), "data-card": label });
     card.append(el("div", { class: "label" }, label), el("div", { class: "value" }, value));
+    if (note) card.append(el("div", { class: "note" }, note));
     return card;
   }));
 }
@@ -278,5 +334,10 @@ async function poll() {
   }
 }
 
-document.getElementById("show-projection").addEventListener("change", () => { if (lastState) memoryChart(lastState); });
-poll();
+if (typeof document !== "undefined") {
+  document.getElementById("show-projection").addEventListener("change", () => { if (lastState) memoryChart(lastState); });
+  poll();
+}
+if (typeof module !== "undefined") {  // node (tests/test_webui.py) checks the formatting rules
+  module.exports = { fmtSig, fmtBytes, fmtPct, fmtHours, trendCards };
+}

@@ -1,0 +1,195 @@
+"""Edge cases of the verdict and how its figures read: zero levels, bounded projections, the last
+window of a run, significant digits, and projections that are not findings (report and charts)."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_runs import make_run_dir
+
+from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered
+from llmsoak.analysis.formatting import format_bytes_sig, format_pct_per_hour, format_sig
+from llmsoak.analysis.report import figure_cells, render_html, render_summary_md, write_outputs
+from llmsoak.analysis.run_dir import analyze_run
+from llmsoak.analysis.verdict import analyze_metric
+
+T0 = 1.79e9
+MIB = 2**20
+
+
+def _frame(t, **cols):
+    return pd.DataFrame({"timestamp": T0 + np.asarray(t, dtype=float), **cols})
+
+
+def _no_numpy_warnings(fn):
+    """Run ``fn`` with every RuntimeWarning (numpy's divide by zero, invalid value) raised."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with np.errstate(all="warn"):
+            return fn()
+
+
+# ---------------------------------------------------------------- 1. zero levels
+@pytest.mark.parametrize("metric", ["swap_bytes", "cpu_percent", "error_rate", "num_fds"])
+@pytest.mark.parametrize("restart", [False, True])
+def test_all_zero_series_has_null_growth_and_a_sensible_reason(metric, restart):
+    # GIVEN six hours of a metric that is 0 throughout, with or without a restart half way
+    t = np.arange(0, 6 * 3600, 30.0)
+    cols = {metric: np.zeros(len(t))}
+    if restart:
+        cols["pid"] = np.where(t < 3 * 3600, 100, 200)
+    # WHEN analysed with numpy warnings turned into errors
+    v = _no_numpy_warnings(lambda: analyze_metric(_frame(t, **cols), metric))
+    # THEN it is ok, the growth in % of a zero level is null, and no figure reads "nan"
+    assert v.verdict == "ok"
+    assert v.growth_pct_per_hour is None and v.to_json()["growth_pct_per_hour"] is None
+    assert v.slope_per_hour == 0.0 and v.projected_7d == 0.0
+    assert "nan" not in v.reason.lower() and "level is 0" in v.reason
+    assert "drifts up" not in v.reason and "grows" not in v.reason
+
+
+def test_constant_nonzero_series_across_restarts_reads_zero_not_dust():
+    # GIVEN a constant 500 MB split by a restart (standard errors of exactly 0 in both runs)
+    t = np.arange(0, 6 * 3600, 30.0)
+    df = _frame(t, swap_bytes=np.full(len(t), 5e8), pid=np.where(t < 3 * 3600, 1, 2))
+    v = _no_numpy_warnings(lambda: analyze_metric(df, "swap_bytes"))
+    # THEN the pooled slope is finite and the sentence says 0, not "-0 B" or "1e-14"
+    assert v.verdict == "ok" and np.isfinite(v.slope_per_hour)
+    assert "flat: 0 B/h (95% CI 0 B to 0 B/h" in v.reason
+    assert "e-" not in v.reason and "-0 " not in v.reason
+
+
+# ---------------------------------------------------------------- 2. physical bounds
+def test_projection_of_a_falling_cpu_is_clamped_at_zero_and_not_called_flat():
+    # GIVEN CPU falling 8 points per hour from 50 % over 6 h (extrapolated: -1290 % at 7 days)
+    t = np.arange(0, 6 * 3600, 30.0)
+    rng = np.random.default_rng(0)
+    cpu = np.clip(50 - 8 * t / 3600 + rng.normal(0, 1, len(t)), 0, None)
+    v = analyze_metric(_frame(t, cpu_percent=cpu), "cpu_percent")
+    # THEN the projection and its interval stop at 0 %, and the reason says it falls
+    assert v.verdict == "ok"
+    assert v.projected_7d == 0.0 and v.projected_interval_7d == (0.0, 0.0)
+    assert v.reason.startswith("cpu_percent falls:") and "7 days" not in v.reason
+
+
+def test_error_rate_projection_stays_a_fraction():
+    # GIVEN an error rate climbing 2 points per hour from 10 % (a straight line reaches 346 %)
+    t = np.arange(0, 6 * 3600, 60.0)
+    rng = np.random.default_rng(3)
+    rate = 0.1 + 0.02 * t / 3600 + rng.normal(0, 0.005, len(t))
+    v = analyze_metric(_frame(t, error_rate=rate), "error_rate")
+    # THEN it drifts up, and the 7-day value is at most 100 % (1.0)
+    assert v.verdict == "leak"
+    assert v.projected_7d == 1.0 and 0.0 <= v.projected_interval_7d[0] <= v.projected_interval_7d[1] <= 1.0
+    assert "it would be 100 %" in v.reason
+
+
+def test_only_a_leak_speaks_of_the_projection():
+    # GIVEN a short noisy run (inconclusive) and a flat one (ok)
+    t = np.arange(0, 2400, 5.0)
+    rng = np.random.default_rng(0)
+    short = _frame(t, rss_bytes=1e9 + 0.67e6 * t / 3600 + rng.normal(0, 2e6, len(t)))
+    flat = _frame(np.arange(0, 6 * 3600, 30.0), rss_bytes=np.full(720, 1e9))
+    for df in (short, flat):
+        v = analyze_metric(df)
+        assert v.verdict != "leak" and v.projected_7d is not None  # the field stays (DESIGN.md)
+        assert "7 days" not in v.reason and "limit" not in v.reason
+
+
+# ---------------------------------------------------------------- 3. the last window
+def test_partial_last_window_is_merged_into_the_one_before():
+    # GIVEN 5 samples per 5-s window and a last window holding a single, high sample
+    t = np.arange(0.0, 21.0)
+    y = np.arange(21.0)
+    y[-1] = 1000.0
+    # WHEN reduced THEN the last window holds 6 samples and its minimum is not the lone sample
+    tw, yw, counts = reduce_windows(t, y, 5.0, "min")
+    assert list(counts) == [5, 5, 5, 6] and yw[-1] == 15.0
+    # AND without merging the lone sample is a window of its own
+    assert list(reduce_windows(t, y, 5.0, "min", merge_partial_last=False)[2]) == [5, 5, 5, 5, 1]
+    # AND one sample per window (width = interval) is never "partial"
+    assert len(reduce_windows(t, y, 1.0, "min")[0]) == 21
+
+
+def test_rolling_min_full_edges_use_the_nearest_full_window():
+    y = np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0])
+    assert list(rolling_min_centered(y, 3, full_edges=True)) == [1, 1, 1, 1, 1, 1]
+    assert list(rolling_min_centered(y, 3)) == [1, 1, 1, 1, 1, 5]
+
+
+def test_envelope_does_not_tick_up_when_the_run_ends_on_a_gc_peak():
+    # GIVEN a leak of 20 MiB/h under a 5-minute GC sawtooth of 30 MiB, ending just before a GC
+    t = np.arange(0, 6 * 3600 - 10, 10.0)
+    rss = 400 * MIB + 20 * MIB * t / 3600 + 30 * MIB * ((t % 300) / 300)
+    v = analyze_metric(_frame(t, rss_bytes=rss))
+    # WHEN the charted envelope (what the trend is fitted on) is compared with the trend's end
+    assert v.verdict == "leak" and len(v.fitted_y) == len(v.envelope_t)
+    end_gap = v.fitted_y[-1] - v.trend_y[-1]
+    # THEN the last point sits within 3 MiB of the trend (before: the GC ramp, +17 MiB)
+    assert abs(end_gap) < 3 * MIB, end_gap / MIB
+    assert np.max(np.diff(v.fitted_y[-5:])) < 3 * MIB
+
+
+# ---------------------------------------------------------------- significant digits
+@pytest.mark.parametrize(("value", "text"), [
+    (5464.123, "5460"), (0.012345, "0.0123"), (20.0, "20"), (999.7, "1000"), (-3.594, "-3.59"),
+    (0.0, "0"), (123456.7, "123000"), (6.42e-16, "6.42e-16"), (1e-5, "1.00e-5"), (2.5e10, "2.50e+10")])
+def test_format_sig_three_significant_digits(value, text):
+    assert format_sig(value) == text
+
+
+def test_format_bytes_and_growth():
+    assert format_bytes_sig(3.72 * 2**30) == "3.72 GiB"
+    assert format_bytes_sig(400 * MIB) == "400 MiB"
+    assert format_bytes_sig(1000) == "0.977 KiB" and format_bytes_sig(-5e-8) == "0 B"
+    assert format_bytes_sig(float("nan")) == "n/a"
+    assert format_pct_per_hour(5464.123) == "+5460 %/h" and format_pct_per_hour(-0.01234) == "-0.0123 %/h"
+
+
+def test_reason_rounds_a_fast_growth_to_three_digits():
+    # GIVEN memory growing 50 MiB/h from 1 MiB (thousands of % per hour)
+    t = np.arange(0, 2 * 3600, 10.0)
+    v = analyze_metric(_frame(t, rss_bytes=MIB + 50 * MIB * t / 3600))
+    # THEN every number in the sentence has at most 3 significant digits
+    assert v.verdict == "leak"
+    for number in re.findall(r"\d+\.\d+|\d{4,}", v.reason):
+        assert len(number.replace(".", "").lstrip("0")) <= 3, (number, v.reason)
+
+
+# ---------------------------------------------------------------- report and charts
+def test_report_marks_projections_that_are_not_findings(tmp_path):
+    # GIVEN a 1.2-h run with a small leak: rss is inconclusive, threads ok
+    run = make_run_dir(tmp_path / "run", hours=1.2, leak_mib_per_hour=3, with_llm=False, with_locust=False,
+                       with_generator=False)
+    analysis = analyze_run(run)
+    rss = analysis.verdict["metrics"]["rss_bytes"]
+    assert rss["verdict"] == "inconclusive" and rss["projected_7d"] is not None
+    # WHEN the summary and the report are rendered
+    md = render_summary_md(analysis.verdict)
+    html = render_html(analysis.verdict, {})
+    # THEN the 7-day column says "not a trend yet" instead of the number, greyed in HTML
+    row = next(line for line in md.splitlines() if line.startswith("| target | rss_bytes |"))
+    assert "(not a trend yet)" in row and format_bytes_sig(rss["projected_7d"]) not in row
+    assert "class='num muted'>(not a trend yet)</td>" in html
+    cells = figure_cells(analysis.verdict["metrics"]["num_threads"])
+    assert cells["projected"][0].endswith("(no leak)") and cells["projected"][1] is True
+    # AND the memory chart's title quotes no 7-day figure
+    written = write_outputs(analysis)
+    assert written["chart:memory"].stat().st_size > 20_000
+
+
+def test_report_numbers_have_three_significant_digits(tmp_path):
+    run = make_run_dir(tmp_path / "run", hours=3.0, leak_mib_per_hour=25, with_llm=False, with_locust=False,
+                       with_generator=False, limit="2GiB")
+    analysis = analyze_run(run)
+    rss = analysis.verdict["metrics"]["rss_bytes"]
+    assert rss["verdict"] == "leak"
+    cells = figure_cells(rss)
+    assert re.fullmatch(r"\+?\d+(\.\d+)? MiB/h", cells["slope"][0]) and len(cells["slope"][0].split()[0]) <= 4
+    assert re.fullmatch(r"\+\d\.\d{2}", cells["growth"][0]) or re.fullmatch(r"\+\d{2}\.\d", cells["growth"][0])
+    assert cells["projected"] == (format_bytes_sig(rss["projected_7d"]), False)
+    assert cells["hours_to_limit"][0].endswith(" h") or "days" in cells["hours_to_limit"][0]
