@@ -4,11 +4,17 @@
 
 Starts ``llmsoak stub --ttft-ms 0 --itl-ms 0`` (tokens as fast as it can), then alternately runs
 (a) one headless Locust process (locustfiles/llm_chat.py, StressUser, OpenAI chat streaming with
-include_usage) and (b) a minimal asyncio + aiohttp streaming client in the style of vLLM's serving
-benchmark (readline per SSE line, json.loads per chunk, a perf_counter per content chunk), each
-with the same concurrency and duration. Client CPU is the child's user+system time from
-``os.wait4`` (start-up included for both); tokens are the stub's ``tokens_streamed`` for that
-run. Prints per-run figures, medians, the ratio (Locust / aiohttp), and Locust's tokens/s.
+include_usage) and (b) a minimal asyncio + aiohttp streaming client doing per chunk what vLLM's
+serving benchmark does (a line per SSE line, strip, decode, drop ``data: ``, a perf_counter and
+``json.loads`` per chunk, ``choices[0].delta.content``, usage), each with the same concurrency
+and duration. Tokens are the stub's ``tokens_streamed``. Two figures per run:
+
+* whole process: the child's user+system CPU from ``os.wait4`` (start-up and shutdown included,
+  which costs Locust more: its imports are heavier) over all tokens streamed during the run;
+* steady state: the child's CPU (/proc/PID/stat) and the stub's token counter sampled together
+  ``--warmup`` seconds after the start and at ``--seconds``, with every stream in flight.
+
+Prints per-run figures, medians and the ratios (Locust / aiohttp), and tokens/s.
 """
 
 from __future__ import annotations
@@ -28,35 +34,51 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 AIOHTTP_CLIENT = r'''
+# A minimal streaming client doing per chunk what vLLM's serving benchmark does
+# (benchmarks/backend_request_func.py, async_request_openai_chat_completions): iterate the
+# response line by line, strip, skip empty lines, decode, remove the "data: " prefix, skip
+# [DONE], take a timestamp, json.loads, choices[0]["delta"]["content"] (first chunk → TTFT,
+# later ones → ITL, text appended), else the usage chunk's completion_tokens. One shared session
+# with a connection pool (vLLM's current version passes one session to every request).
 import asyncio, json, sys, time
 import aiohttp
 URL, CONC, SECONDS = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Tell me a story about a benchmark."}],
         "stream": True, "max_tokens": 256, "stream_options": {"include_usage": True}}
+HEADERS = {"Content-Type": "application/json"}
+async def request(session):
+    st = time.perf_counter(); most_recent = st; ttft = 0.0; itl = []; text = ""; out_tokens = None
+    async with session.post(URL + "/v1/chat/completions", json=BODY, headers=HEADERS) as response:
+        if response.status != 200:
+            return 0
+        async for chunk_bytes in response.content:
+            chunk_bytes = chunk_bytes.strip()
+            if not chunk_bytes:
+                continue
+            chunk = chunk_bytes.decode("utf-8").removeprefix("data: ")
+            if chunk.startswith(":") or chunk == "[DONE]":
+                continue
+            timestamp = time.perf_counter()
+            data = json.loads(chunk)
+            if choices := data.get("choices"):
+                content = choices[0]["delta"].get("content")
+                if ttft == 0.0:
+                    ttft = timestamp - st
+                else:
+                    itl.append(timestamp - most_recent)
+                text += content or ""
+                most_recent = timestamp
+            elif usage := data.get("usage"):
+                out_tokens = usage.get("completion_tokens")
+    return out_tokens or len(itl) + 1
 async def worker(session, deadline, out):
     while time.perf_counter() < deadline:
-        t0 = time.perf_counter(); ttft = None; last = t0; itl = []; n = 0
-        async with session.post(URL + "/v1/chat/completions", json=BODY) as resp:
-            async for raw in resp.content:
-                line = raw.strip()
-                if not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
-                    continue
-                obj = json.loads(data)
-                choices = obj.get("choices")
-                if choices and choices[0].get("delta", {}).get("content"):
-                    now = time.perf_counter()
-                    if ttft is None: ttft = now - t0
-                    else: itl.append(now - last)
-                    last = now; n += 1
-        out.append(n)
+        out.append(await request(session))
 async def main():
     out = []
     deadline = time.perf_counter() + SECONDS
     conn = aiohttp.TCPConnector(limit=CONC)
-    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=None)) as s:
+    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=6 * 3600)) as s:
         await asyncio.gather(*(worker(s, deadline, out) for _ in range(CONC)))
     print(json.dumps({"requests": len(out), "tokens": sum(out)}))
 asyncio.run(main())
@@ -89,15 +111,39 @@ def _get(url: str, path: str, post: bool = False) -> dict:
         return json.loads(resp.read() or b"{}")
 
 
-def _run_child(argv: list[str], cwd: str) -> tuple[float, float]:
-    """(cpu_s, wall_s) of a child process, from os.wait4's rusage."""
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a live process so far (/proc/PID/stat, clock-tick resolution)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run_child(argv: list[str], cwd: str, url: str, seconds: int, warmup_s: float) -> dict:
+    """Run one client; CPU and streamed tokens over its whole life and over its steady window.
+
+    Whole: the child's user+system time from os.wait4 (start-up and shutdown included) and the
+    stub's tokens_streamed at the end. Steady: the child's CPU (/proc) and the stub's token
+    counter sampled together ``warmup_s`` after the start and again ``seconds`` after the start
+    (both clients are streaming at full concurrency in between), so imports and ramp-up are out.
+    """
+    _get(url, "/_stub/reset", post=True)
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marks = []
+    for at in (warmup_s, float(seconds)):
+        time.sleep(max(0.0, t0 + at - time.perf_counter()))
+        marks.append((_proc_cpu_s(proc.pid), _get(url, "/_stub/stats")["tokens_streamed"], time.perf_counter()))
     _pid, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{argv[:4]} failed with {proc.returncode}")
-    return usage.ru_utime + usage.ru_stime, time.perf_counter() - t0
+    (cpu0, tok0, w0), (cpu1, tok1, w1) = marks
+    return {"cpu_s": usage.ru_utime + usage.ru_stime, "tokens": _get(url, "/_stub/stats")["tokens_streamed"],
+            "steady_cpu_s": cpu1 - cpu0, "steady_tokens": tok1 - tok0, "steady_wall_s": w1 - w0}
+
+
+def _ms_per_1k(cpu_s: float, tokens: int) -> float:
+    return cpu_s / tokens * 1e6 if tokens else float("nan")
 
 
 def main() -> int:
@@ -105,9 +151,12 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=12)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds after start before the steady window (default 3)")
     args = ap.parse_args()
+    if args.seconds < args.warmup + 3:
+        raise SystemExit("--seconds must be at least --warmup + 3")
     stub, url = _stub()
-    rows = {"locust": [], "aiohttp": []}
+    rows: dict[str, list[dict]] = {"locust": [], "aiohttp": []}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             profile = Path(tmp) / "bench.yaml"
@@ -123,21 +172,26 @@ def main() -> int:
             }
             for rep in range(args.reps):
                 for name, argv in runs.items():
-                    _get(url, "/_stub/reset", post=True)
-                    cpu_s, wall_s = _run_child(argv, tmp)
-                    tokens = _get(url, "/_stub/stats")["tokens_streamed"]
-                    per_1k = cpu_s / tokens * 1000 if tokens else float("nan")
-                    rows[name].append((per_1k, tokens / args.seconds, cpu_s, tokens))
-                    print(f"rep {rep + 1} {name:8s} cpu {cpu_s:6.2f} s  tokens {tokens:8d}  "
-                          f"cpu per 1k tokens {per_1k * 1000:7.2f} ms  tokens/s {tokens / args.seconds:9.0f}",
-                          flush=True)
+                    r = _run_child(argv, tmp, url, args.seconds, args.warmup)
+                    r["per_1k_ms"] = _ms_per_1k(r["cpu_s"], r["tokens"])
+                    r["steady_per_1k_ms"] = _ms_per_1k(r["steady_cpu_s"], r["steady_tokens"])
+                    r["steady_tokens_per_s"] = r["steady_tokens"] / r["steady_wall_s"]
+                    rows[name].append(r)
+                    print(f"rep {rep + 1} {name:8s} whole: cpu {r['cpu_s']:6.2f} s tokens {r['tokens']:8d} "
+                          f"→ {r['per_1k_ms']:6.2f} ms/1k | steady: cpu {r['steady_cpu_s']:5.2f} s "
+                          f"tokens {r['steady_tokens']:8d} → {r['steady_per_1k_ms']:6.2f} ms/1k, "
+                          f"{r['steady_tokens_per_s']:7.0f} tokens/s", flush=True)
     finally:
         stub.terminate()
         stub.wait(10)
-    med = {name: statistics.median(r[0] for r in rs) for name, rs in rows.items()}
-    print(f"\nmedian client CPU per 1,000 streamed tokens: locust {med['locust'] * 1000:.2f} ms, "
-          f"aiohttp {med['aiohttp'] * 1000:.2f} ms, ratio locust/aiohttp {med['locust'] / med['aiohttp']:.2f}")
-    print(f"locust streamed tokens/s (one process, max over reps): {max(r[1] for r in rows['locust']):.0f}")
+    print()
+    for key, what in (("per_1k_ms", "whole process (start-up included)"), ("steady_per_1k_ms", "steady state")):
+        med = {name: statistics.median(r[key] for r in rs) for name, rs in rows.items()}
+        print(f"median client CPU per 1,000 streamed tokens, {what}: locust {med['locust']:.2f} ms, "
+              f"aiohttp {med['aiohttp']:.2f} ms, ratio locust/aiohttp {med['locust'] / med['aiohttp']:.2f}")
+    for name, rs in rows.items():
+        print(f"{name} streamed tokens/s in the steady window (one process, median): "
+              f"{statistics.median(r['steady_tokens_per_s'] for r in rs):.0f}")
     return 0
 
 

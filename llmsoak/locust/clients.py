@@ -14,8 +14,9 @@ Flavours (``target.flavour`` / ``target.endpoint`` in the profile):
 * ``chat`` → a chat application: templated JSON body, reply at a dotted path, optional SSE/NDJSON
   streaming (``{"delta": ...}`` events, ``{"done": true, "usage": {...}}``), server-kept history.
 
-Nothing here imports Locust: the readers take a ``readline(sep)`` callable, so they are tested
-against a plain socket server and used by the Locust users unchanged.
+Nothing here imports Locust: :func:`read_stream_chunks` takes a ``read_chunk()`` callable (the
+bytes that arrived, ``b""`` at the end) and :func:`read_stream` a ``readline(sep)`` one, so they
+are tested without a server and used by the Locust users unchanged.
 """
 
 from __future__ import annotations
@@ -27,12 +28,96 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
-from llmsoak.locust.streams import DONE, NDJSONParser, SSEParser, StreamTooLarge
+from llmsoak.locust.streams import DONE, NDJSONStream, SSEStream, StreamTooLarge
 
 FAILURE_CLASSES = ("http", "timeout", "disconnect", "malformed", "empty", "other")
 """Every failed request lands in exactly one of these classes (the contract's fault mapping)."""
 
 _loads = json.loads
+_scan_once = json.JSONDecoder().scan_once  # the C scanner behind json.loads (json.scanner.c_make_scanner)
+
+
+def parse_json(payload: bytes) -> Any:
+    """``json.loads(payload)``, minus its Python-level overhead for the common case.
+
+    Each stream event is one small JSON document, so most of ``json.loads``' cost is its Python
+    layers (encoding detection, ``decode`` → ``raw_decode``, two whitespace regex matches), not
+    the C scanner. A payload that is UTF-8 and one complete JSON value from its first to its last
+    byte is scanned directly; anything else (leading/trailing whitespace, other encodings, and
+    every invalid document) goes to ``json.loads``, which returns or raises exactly as before.
+    So *malformed* keeps its meaning: not valid JSON by ``json.loads``' rules.
+    """
+    try:
+        text = payload.decode()
+        obj, end = _scan_once(text, 0)
+        if end == len(text):
+            return obj
+    except (StopIteration, ValueError):  # ValueError covers JSONDecodeError and UnicodeDecodeError
+        pass
+    return _loads(payload)
+
+
+_scanstring = json.decoder.scanstring  # C: (JSON string body after its opening quote, index) → (str, end)
+_PROBE_TEXT = "\x01llmsoak-probe\x02"
+_PROBE = json.dumps(_PROBE_TEXT).encode()
+
+
+class ContentShortcut:
+    """Reads the text of a stream's content events without building their JSON objects.
+
+    Within one response, the content events of LLM servers are byte-identical except for the
+    text: ``{"id":"chatcmpl-1",...,"delta":{"content":"<TEXT>"},...}``. After the first content
+    event was parsed the normal way, :meth:`learn` splits it into ``prefix`` + the text's JSON
+    string literal + ``suffix``, and accepts that template only if it is unambiguous: the literal
+    occurs once, and the flavour's own ``decode_event`` applied to ``prefix + probe + suffix``
+    returns exactly the probe text and records nothing else (no usage, no end marker).
+
+    :meth:`text` then takes an event that starts with ``prefix`` and ends with ``suffix`` and
+    returns its middle if the middle is exactly one valid JSON string literal (checked by
+    json's C ``scanstring``, strict like ``json.loads``) with non-empty text. Such an event is
+    valid JSON (one string token replaced by another in a valid document) and decodes to the
+    same object with only that string changed, so the flavour would return exactly that text.
+    Anything else returns None and takes the full path (:func:`parse_json` + ``decode_event``),
+    so a malformed event is still exactly one that ``json.loads`` rejects.
+    """
+
+    __slots__ = ("prefix", "suffix", "_skip", "_min_len")
+
+    def __init__(self) -> None:
+        self.prefix: bytes | None = None
+        self.suffix = b""
+        self._skip = 0
+        self._min_len = 0
+
+    def learn(self, payload: bytes, text: str, flavour: Flavour) -> None:
+        """Derive the template from a content event already decoded (by the full path) to ``text``."""
+        for literal in {json.dumps(text).encode(), json.dumps(text, ensure_ascii=False).encode()}:
+            at = payload.find(literal)
+            if at < 0 or payload.find(literal, at + 1) >= 0:
+                continue
+            prefix, suffix = payload[:at], payload[at + len(literal):]
+            probe = RequestResult()
+            try:
+                ok = flavour.decode_event(parse_json(prefix + _PROBE + suffix), probe) == _PROBE_TEXT
+            except Exception:  # noqa: BLE001 - an unusable template, not a failure of the request
+                ok = False
+            if ok and probe == RequestResult():
+                self.prefix, self.suffix = prefix, suffix
+                self._skip, self._min_len = len(prefix), len(prefix) + len(suffix) + 2
+                return
+
+    def text(self, payload: bytes) -> str | None:
+        """The event's text when it fits the template (see the class docstring), else None."""
+        if len(payload) < self._min_len or not payload.startswith(self.prefix) or not payload.endswith(self.suffix):
+            return None
+        literal = payload[self._skip:len(payload) - len(self.suffix)]
+        if literal[:1] != b'"':
+            return None
+        try:
+            text, end = _scanstring(literal.decode(), 1)
+        except ValueError:  # invalid escape, control character, unterminated, not UTF-8
+            return None
+        return text if end == len(literal) and text else None
 
 
 @dataclass(slots=True)
@@ -386,45 +471,57 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
     return "other", name
 
 
-def read_stream(readline, flavour: Flavour, result: RequestResult, t_sent: float) -> RequestResult:
-    """Consume a streamed body line by line, timestamping each content-bearing chunk.
+def read_stream_chunks(read_chunk, flavour: Flavour, result: RequestResult, t_sent: float) -> RequestResult:
+    """Consume a streamed body read by ``read_chunk()``, timestamping content-bearing chunks.
 
-    ``readline(sep)`` returns one line including ``sep`` or ``b""`` at the end of the body (the
-    geventhttpclient ``response.stream.readline`` contract); ``t_sent`` is the perf_counter value
-    when the request was sent. Exceptions are classified, never raised. The whole body is read
-    even after a failure-free end marker so the connection can be reused.
+    ``read_chunk()`` returns the body bytes that have arrived (waiting for at least one byte) or
+    ``b""`` at the end of the body; ``t_sent`` is the perf_counter value when the request was
+    sent. Exceptions are classified, never raised. The whole body is read even after a
+    failure-free end marker so the connection can be reused.
+
+    One timestamp per read, taken as it returns: the events that arrived together share it, so
+    the first content-bearing one sets TTFT and the others give ITL gaps of 0 (what the client
+    saw: they were in the same TCP read). Per read: one split and one ``perf_counter``. Per
+    event: a prefix/suffix comparison and a string scan (:class:`ContentShortcut`) for content
+    events after the first, else a full JSON parse and the flavour's ``decode_event``.
     """
-    parser = SSEParser() if flavour.stream_format == "sse" else NDJSONParser()
-    feed = parser.feed_line
+    events = SSEStream() if flavour.stream_format == "sse" else NDJSONStream()
     decode = flavour.decode_event
+    shortcut = ContentShortcut()
     parts: list[str] = []
+    append = parts.append
     itl = result.itl_ms
     last = 0.0
     seen_done_marker = False
     try:
         while True:
-            line = readline(b"\n")
-            if not line:
-                payload = parser.finish()
-                if payload is None:
-                    break
-            else:
-                payload = feed(line)
-                if payload is None:
-                    continue
-            if payload == DONE:
-                seen_done_marker = True
-                continue
-            text = decode(_loads(payload), result)
-            if text:
-                now = perf_counter()
-                if result.ttft_ms is None:
-                    result.ttft_ms = (now - t_sent) * 1000.0
-                else:
-                    itl.append((now - last) * 1000.0)
-                last = now
-                parts.append(text)
-            if not line:
+            chunk = read_chunk()
+            now = perf_counter()
+            payloads = events.feed(chunk) if chunk else events.finish()
+            if payloads:
+                before = len(parts)
+                for payload in payloads:
+                    if shortcut.prefix is not None and (text := shortcut.text(payload)) is not None:
+                        append(text)
+                        continue
+                    if payload == DONE:
+                        seen_done_marker = True
+                        continue
+                    text = decode(parse_json(payload), result)
+                    if text:
+                        if shortcut.prefix is None and not parts:
+                            shortcut.learn(payload, text, flavour)
+                        append(text)
+                arrived = len(parts) - before
+                if arrived:
+                    if result.ttft_ms is None:
+                        result.ttft_ms = (now - t_sent) * 1000.0
+                    else:
+                        itl.append((now - last) * 1000.0)
+                    if arrived > 1:
+                        itl.extend([0.0] * (arrived - 1))  # same read: no gap the client could see
+                    last = now
+            if not chunk:
                 break
     except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes
         result.fail(*classify_exception(exc))
@@ -441,13 +538,19 @@ def read_stream(readline, flavour: Flavour, result: RequestResult, t_sent: float
     return result
 
 
+def read_stream(readline, flavour: Flavour, result: RequestResult, t_sent: float) -> RequestResult:
+    """:func:`read_stream_chunks` over ``readline(sep)`` (one line per read; geventhttpclient's
+    ``response.stream.readline`` contract: a line including ``sep``, ``b""`` at the end)."""
+    return read_stream_chunks(lambda: readline(b"\n"), flavour, result, t_sent)
+
+
 def read_body(body: bytes | None, flavour: Flavour, result: RequestResult, t_sent: float) -> RequestResult:
     """Interpret a complete (non-streamed) JSON body."""
     result.e2e_ms = (perf_counter() - t_sent) * 1000.0
     if not body or not body.strip():
         return result.fail("empty", "empty body")
     try:
-        text = flavour.decode_body(_loads(body), result)
+        text = flavour.decode_body(parse_json(body), result)
     except Exception as exc:  # noqa: BLE001
         return result.fail(*classify_exception(exc))
     if not text:

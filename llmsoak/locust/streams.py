@@ -1,16 +1,22 @@
 """Incremental parsers for streamed LLM responses: Server-Sent Events and NDJSON.
 
-Both parsers are fed raw lines (``bytes``, with or without the trailing newline) as they arrive
-from the socket, so the caller can timestamp each content-bearing event at its arrival. They do
-no I/O and keep no more than one partial event in memory.
+Two layers:
 
-* :class:`SSEParser` follows the WHATWG event-stream rules that matter for LLM servers:
-  ``data:`` lines (one space after the colon is optional), multi-line data joined with ``\\n``,
-  comments (``:``) and other fields (``event:``, ``id:``, ``retry:``) ignored, an empty line
-  dispatches the event. ``data: [DONE]`` is reported as :data:`DONE`.
-* :class:`NDJSONParser` yields one payload per non-empty line.
+* **Chunk splitters** (the hot path): :class:`SSEStream` and :class:`NDJSONStream` take whatever
+  bytes arrived in one socket read (``feed(chunk)``) and return every payload completed by them,
+  in one go. For the shape every LLM server sends (``data: {...}\\n\\n`` with ``\\n`` line ends,
+  one JSON document per NDJSON line) that is one ``bytes.split`` per read plus a slice per event:
+  no Python work per line. Anything else (comments, ``event:``/``id:`` fields, multi-line data,
+  ``\\r\\n`` line ends, ``data:`` without the space) goes through the line parsers below, so the
+  result is the same for any way the stream is cut into chunks.
+* **Line parsers**: :class:`SSEParser` follows the WHATWG event-stream rules that matter for LLM
+  servers: ``data:`` lines (one space after the colon is optional), multi-line data joined with
+  ``\\n``, comments (``:``) and other fields (``event:``, ``id:``, ``retry:``) ignored, an empty
+  line dispatches the event. :class:`NDJSONParser` yields one payload per non-empty line.
 
-Payloads are returned as ``bytes`` so the caller decides when JSON decoding is worth its cost.
+``data: [DONE]`` is reported as :data:`DONE`. Payloads are returned as ``bytes`` so the caller
+decides when JSON decoding is worth its cost. No I/O here, and no more than one partial event
+(bounded to 16 MiB) is kept in memory.
 """
 
 from __future__ import annotations
@@ -118,29 +124,112 @@ class LineSplitter:
         return rest
 
 
+class SSEStream:
+    """SSE payloads from arbitrary byte chunks: ``feed(chunk)`` → the events those bytes completed.
+
+    Fast path: while the stream uses ``\\n`` line ends, the buffered bytes are split on the blank
+    line (``\\n\\n``) in one call, and an event that is a single ``data: `` line is its payload
+    sliced off, with no per-line work. Any other event block is replayed line by line through an
+    :class:`SSEParser`; the first ``\\r`` switches the stream to line mode for good (a ``\\r\\n``
+    pair may straddle two chunks). ``finish()`` returns what a server that closes without the
+    final blank line left behind.
+    """
+
+    __slots__ = ("_rest", "_parser", "_lines")
+
+    def __init__(self) -> None:
+        self._rest = b""
+        self._parser = SSEParser()
+        self._lines: LineSplitter | None = None
+        """Set once a ``\\r`` was seen: every later byte goes through LineSplitter + SSEParser."""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Payloads completed by ``chunk`` (possibly none), in order."""
+        if self._lines is not None:
+            return self._feed_lines(chunk)
+        data = self._rest + chunk if self._rest else chunk
+        if b"\r" in data:
+            self._rest = b""
+            self._lines = LineSplitter()
+            return self._feed_lines(data)
+        blocks = data.split(b"\n\n")
+        rest = blocks.pop()
+        if len(rest) > _MAX_EVENT_BYTES:
+            raise StreamTooLarge(f"SSE event larger than {_MAX_EVENT_BYTES} bytes")
+        self._rest = rest
+        out = []
+        for block in blocks:
+            if block[:6] == b"data: " and b"\n" not in block:
+                out.append(block[6:])  # the common case: one 'data: ' line, nothing else
+            elif block:
+                self._replay(block, out)
+                if (payload := self._parser.feed_line(b"")) is not None:  # the blank line
+                    out.append(payload)
+        return out
+
+    def finish(self) -> list[bytes]:
+        """Payload of an event left without its blank line when the stream ended (or [])."""
+        out: list[bytes] = []
+        if self._lines is not None:
+            rest = self._lines.finish()
+            if rest and (payload := self._parser.feed_line(rest)) is not None:
+                out.append(payload)
+        elif self._rest:
+            rest, self._rest = self._rest, b""
+            self._replay(rest, out)
+        if (payload := self._parser.finish()) is not None:
+            out.append(payload)
+        return out
+
+    def _replay(self, block: bytes, out: list[bytes]) -> None:
+        feed = self._parser.feed_line
+        for line in block.split(b"\n"):
+            if (payload := feed(line)) is not None:
+                out.append(payload)
+
+    def _feed_lines(self, data: bytes) -> list[bytes]:
+        feed, out = self._parser.feed_line, []
+        for line in self._lines.feed(data):
+            if (payload := feed(line)) is not None:
+                out.append(payload)
+        return out
+
+
+class NDJSONStream:
+    """NDJSON payloads from arbitrary byte chunks: one split per chunk, blank lines skipped."""
+
+    __slots__ = ("_rest",)
+
+    def __init__(self) -> None:
+        self._rest = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Payloads of the lines completed by ``chunk``, whitespace stripped, in order."""
+        data = self._rest + chunk if self._rest else chunk
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        if len(rest) > _MAX_EVENT_BYTES:
+            raise StreamTooLarge(f"NDJSON line larger than {_MAX_EVENT_BYTES} bytes")
+        self._rest = rest
+        return [stripped for line in lines if (stripped := line.strip())]
+
+    def finish(self) -> list[bytes]:
+        """The last line when the stream ended without its newline (or [])."""
+        rest, self._rest = self._rest.strip(), b""
+        return [rest] if rest else []
+
+
 def parse_sse(chunks) -> list[bytes]:
     """All payloads of an SSE byte stream given as an iterable of chunks (tests, non-streamed bodies)."""
-    splitter, parser, out = LineSplitter(), SSEParser(), []
+    stream, out = SSEStream(), []
     for chunk in chunks:
-        for line in splitter.feed(chunk):
-            if (payload := parser.feed_line(line)) is not None:
-                out.append(payload)
-    rest = splitter.finish()
-    if rest and (payload := parser.feed_line(rest)) is not None:
-        out.append(payload)
-    if (payload := parser.finish()) is not None:
-        out.append(payload)
-    return out
+        out += stream.feed(chunk)
+    return out + stream.finish()
 
 
 def parse_ndjson(chunks) -> list[bytes]:
     """All payloads of an NDJSON byte stream given as an iterable of chunks."""
-    splitter, parser, out = LineSplitter(), NDJSONParser(), []
+    stream, out = NDJSONStream(), []
     for chunk in chunks:
-        for line in splitter.feed(chunk):
-            if (payload := parser.feed_line(line)) is not None:
-                out.append(payload)
-    rest = splitter.finish()
-    if rest and (payload := parser.feed_line(rest)) is not None:
-        out.append(payload)
-    return out
+        out += stream.feed(chunk)
+    return out + stream.finish()

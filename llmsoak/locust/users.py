@@ -35,7 +35,7 @@ from llmsoak.locust.clients import (
     RequestResult,
     classify_exception,
     read_body,
-    read_stream,
+    read_stream_chunks,
 )
 from llmsoak.locust.metrics import log_llm_metrics
 
@@ -185,7 +185,7 @@ class LLMChatUser(FastHttpUser):
                 result.fail(*classify_exception(error or resp.request_meta.get("exception")
                                                 or ConnectionError("no response")))
             elif streamed:
-                read_stream(resp.stream.readline, flavour, result, t_sent)
+                read_stream_chunks(body_reader(resp.stream), flavour, result, t_sent)
             else:
                 exc = resp.request_meta.get("exception")
                 if exc is not None:
@@ -216,6 +216,53 @@ class LLMChatUser(FastHttpUser):
                     resp.success()
                 else:
                     resp.failure(f"http: HTTP {resp.status_code}" if resp.status_code else "disconnect: no response")
+
+
+_RECV_BYTES = 64 * 1024
+"""Most bytes taken from the socket per read (geventhttpclient's own block is 4 KiB)."""
+
+
+def body_reader(stream):
+    """``read_chunk()`` for a geventhttpclient streamed response: the decoded body bytes that have
+    arrived (waiting for at least one), ``b""`` at the end of the body.
+
+    ``stream.readline`` costs a buffer search and copy per line and Locust's ``iter_content``
+    waits for a full block (hiding the first token), so this reads the way ``readline`` does
+    internally, once per arrival instead of once per line: one ``recv`` of whatever is there,
+    fed to the response's HTTP parser (which undoes chunked transfer encoding into
+    ``_body_buffer`` and returns the connection to the pool once the body is complete), then all
+    of the parsed body at once. Errors are the ones ``readline`` raises (``HTTPParseError`` for a
+    body cut off, socket timeouts and resets). geventhttpclient 2.6 attributes; another version
+    without them falls back to ``readline``.
+    """
+    if not all(hasattr(stream, a) for a in ("_body_buffer", "_sock", "feed", "message_complete", "release")):
+        return lambda: stream.readline(b"\n")
+    from geventhttpclient.response import HTTPConnectionClosed
+
+    buffer = stream._body_buffer
+
+    def read_chunk() -> bytes:
+        while True:
+            if buffer:
+                data = bytes(buffer)
+                del buffer[:]
+                return data
+            if stream.message_complete:
+                return b""
+            sock = stream._sock
+            if sock is None:
+                raise HTTPConnectionClosed("connection closed.")  # what readline raises here
+            try:
+                data = sock.recv(_RECV_BYTES)
+                stream.feed(data)  # b"" (peer closed) makes the parser finish the body or raise
+            except BaseException:
+                stream.release()
+                raise
+            if not data and not stream.message_complete:
+                stream.release()  # the parser accepted the end without completing: never spin on it
+                raise HTTPConnectionClosed("connection closed.")
+
+    return read_chunk
 
 
 def _close_quietly(resp) -> None:
