@@ -81,13 +81,14 @@ class ContentShortcut:
     so a malformed event is still exactly one that ``json.loads`` rejects.
     """
 
-    __slots__ = ("prefix", "suffix", "_skip", "_min_len")
+    __slots__ = ("prefix", "suffix", "_start", "_tail")
 
     def __init__(self) -> None:
         self.prefix: bytes | None = None
+        """Everything before the text, its opening quote included; None until learned."""
         self.suffix = b""
-        self._skip = 0
-        self._min_len = 0
+        """Everything after the text's closing quote."""
+        self._start = self._tail = 0
 
     def learn(self, payload: bytes, text: str, flavour: Flavour) -> None:
         """Derive the template from a content event already decoded (by the full path) to ``text``."""
@@ -102,22 +103,23 @@ class ContentShortcut:
             except Exception:  # noqa: BLE001 - an unusable template, not a failure of the request
                 ok = False
             if ok and probe == RequestResult():
-                self.prefix, self.suffix = prefix, suffix
-                self._skip, self._min_len = len(prefix), len(prefix) + len(suffix) + 2
+                self.prefix, self.suffix = prefix + b'"', suffix
+                self._start, self._tail = len(self.prefix), len(suffix)
                 return
 
     def text(self, payload: bytes) -> str | None:
         """The event's text when it fits the template (see the class docstring), else None."""
-        if len(payload) < self._min_len or not payload.startswith(self.prefix) or not payload.endswith(self.suffix):
-            return None
-        literal = payload[self._skip:len(payload) - len(self.suffix)]
-        if literal[:1] != b'"':
+        if not (payload.startswith(self.prefix) and payload.endswith(self.suffix)):
             return None
         try:
-            text, end = _scanstring(literal.decode(), 1)
-        except ValueError:  # invalid escape, control character, unterminated, not UTF-8
+            # The rest of the literal: its characters and closing quote. scanstring starts after
+            # an opening quote and returns the index after the closing one; an empty or
+            # overlapping slice, a bad escape, a raw control character or bad UTF-8 raise.
+            rest = payload[self._start:len(payload) - self._tail].decode()
+            text, end = _scanstring(rest, 0)
+        except ValueError:
             return None
-        return text if end == len(literal) and text else None
+        return text if end == len(rest) and text else None
 
 
 @dataclass(slots=True)

@@ -29,13 +29,17 @@ METRIC_TYPES = ("TTFT", "ITL", "TPOT", "E2E", "IN_TOKENS", "OUT_TOKENS", "TOKENS
 
 _STEP = 1.01  # bucket width: values within 1 % share a bucket (percentile error < 0.5 %)
 _LN_STEP = math.log(_STEP)
+_INV_LN_STEP = 1.0 / _LN_STEP
 _MIN_MS = 0.001  # 1 µs: anything smaller is reported as 1 µs
 
 
 def _bucket(value_ms: float) -> int:
     if value_ms <= _MIN_MS:
         value_ms = _MIN_MS
-    return round(math.log(value_ms) / _LN_STEP)
+    return round(math.log(value_ms) * _INV_LN_STEP)
+
+
+_ZERO_KEY = _bucket(0.0)
 
 
 def _bucket_value(key: int) -> float:
@@ -57,10 +61,16 @@ class LogHistogram:
         self.buckets[_bucket(value_ms)] += 1
         self.count += 1
 
-    def add_many(self, values_ms) -> None:
+    def add_many(self, values_ms: list[float]) -> None:
+        """``add(v)`` for every value. Streams add one ITL per token, and the gaps of tokens that
+        arrived in the same read are exactly 0.0: those are counted in one C call."""
         buckets = self.buckets
-        for v in values_ms:
-            buckets[round(math.log(v if v > _MIN_MS else _MIN_MS) / _LN_STEP)] += 1
+        zeros = values_ms.count(0.0)
+        if zeros:
+            buckets[_ZERO_KEY] += zeros
+        if zeros < len(values_ms):
+            for v in filter(None, values_ms):  # the non-zero values only
+                buckets[round(math.log(v if v > _MIN_MS else _MIN_MS) * _INV_LN_STEP)] += 1
         self.count += len(values_ms)
 
     def merge(self, buckets: dict) -> None:
@@ -198,7 +208,7 @@ def _log_many(entry, values_ms: list[float]) -> None:
     The first value goes through ``StatsEntry.log`` (which also maintains the response-time
     cache); the rest update the same counters Locust's ``log`` updates.
     """
-    from locust.stats import bucket_response_time
+    import locust.stats  # lazily: importing locust patches the process with gevent
 
     entry.log(values_ms[0], 0)
     rest = values_ms[1:]
@@ -214,5 +224,10 @@ def _log_many(entry, values_ms: list[float]) -> None:
     if hi > entry.max_response_time:
         entry.max_response_time = hi
     buckets = entry.response_times
-    for v in rest:
-        buckets[bucket_response_time(v)] += 1
+    bucket_response_time = locust.stats.bucket_response_time
+    zeros = rest.count(0.0)
+    if zeros:  # gaps of tokens that arrived in the same read, counted in one C call
+        buckets[bucket_response_time(0.0)] += zeros
+    if zeros < n:
+        for v in filter(None, rest):
+            buckets[bucket_response_time(v)] += 1
