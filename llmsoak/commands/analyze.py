@@ -48,9 +48,11 @@ def _summary_lines(verdict: dict) -> list[str]:
         for metric, v in metrics.items():
             unit = v.get("unit") or ""
             text = f"  {prefix}{metric}: {v.get('verdict')}, {_fmt(v.get('slope_per_hour'), unit, True)}"
-            if unit == "bytes" and v.get("projected_7d") is not None:
+            # A projection is a finding only for a leak; for ok/inconclusive it would read as one.
+            is_leak = v.get("verdict") == "leak"
+            if is_leak and unit == "bytes" and v.get("projected_7d") is not None:
                 text += f", 7 days {_fmt(v.get('projected_7d'), unit)}"
-            if v.get("hours_to_limit") is not None:
+            if is_leak and v.get("hours_to_limit") is not None:
                 text += f", limit in {v['hours_to_limit']:.1f} h"
             if metric in decided_by and v.get("reason"):
                 text += f"\n      {v['reason']}"
