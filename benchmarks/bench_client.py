@@ -2,7 +2,10 @@
 
     .venv/bin/python benchmarks/bench_client.py [--reps 3] [--seconds 12] [--concurrency 16]
 
-Starts ``llmsoak stub --ttft-ms 0 --itl-ms 0`` (tokens as fast as it can), then alternately runs
+    .venv/bin/python benchmarks/bench_client.py --itl-ms 1 --concurrency 64   # one event per read
+
+Starts ``llmsoak stub --ttft-ms 0 --itl-ms 0`` (tokens as fast as it can; ``--itl-ms`` paces
+them), then alternately runs
 (a) one headless Locust process (locustfiles/llm_chat.py, StressUser, OpenAI chat streaming with
 include_usage) and (b) a minimal asyncio + aiohttp streaming client doing per chunk what vLLM's
 serving benchmark does (a line per SSE line, strip, decode, drop ``data: ``, a perf_counter and
@@ -93,9 +96,10 @@ load: {shape: none}
 """
 
 
-def _stub() -> tuple[subprocess.Popen, str]:
+def _stub(itl_ms: float) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "llmsoak", "stub", "--port", "0", "--ttft-ms", "0",
-                             "--itl-ms", "0", "--output-tokens", "256", "--max-concurrency", "256"],
+                             "--itl-ms", str(itl_ms), "--itl-slowdown", "0", "--output-tokens", "256",
+                             "--max-concurrency", "1024"],
                             stdout=subprocess.PIPE, text=True, cwd=REPO)
     for _ in range(100):
         line = proc.stdout.readline()
@@ -152,10 +156,13 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=12)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds after start before the steady window (default 3)")
+    ap.add_argument("--itl-ms", type=float, default=0.0,
+                    help="the stub's gap between tokens (default 0: as fast as it can, so several events "
+                         "arrive per read; 1 or more: about one event per read)")
     args = ap.parse_args()
     if args.seconds < args.warmup + 3:
         raise SystemExit("--seconds must be at least --warmup + 3")
-    stub, url = _stub()
+    stub, url = _stub(args.itl_ms)
     rows: dict[str, list[dict]] = {"locust": [], "aiohttp": []}
     try:
         with tempfile.TemporaryDirectory() as tmp:

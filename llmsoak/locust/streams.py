@@ -153,17 +153,23 @@ class SSEStream:
             self._rest = b""
             self._lines = LineSplitter()
             return self._feed_lines(data)
-        if data[:6] == b"data: ":
+        if data.startswith(b"data: "):
             # Fastest: every complete event in data is one 'data: ' line. Then data up to its
             # last blank line, minus the first 'data: ', splits on '\n\ndata: ' into exactly the
             # payloads; the newline count proves it (each separator holds two, so any other
             # newline -- a blank-line run, a second line in an event -- sends us the slow way).
-            end = data.rfind(b"\n\n")
-            if end >= 0:
-                complete = data[:end]
-                payloads = complete[6:].split(b"\n\ndata: ")
-                if complete.count(b"\n") == 2 * len(payloads) - 2:
-                    return self._keep(data[end + 2:], payloads)
+            if data.endswith(b"\n\n"):  # the read ended at an event boundary (the usual case)
+                payloads = data[6:-2].split(b"\n\ndata: ")
+                if data.count(b"\n") == 2 * len(payloads):
+                    self._rest = b""
+                    return payloads
+            else:
+                end = data.rfind(b"\n\n")
+                if end >= 0:
+                    complete = data[:end]
+                    payloads = complete[6:].split(b"\n\ndata: ")
+                    if complete.count(b"\n") == 2 * len(payloads) - 2:
+                        return self._keep(data[end + 2:], payloads)
         blocks = data.split(b"\n\n")
         out = self._keep(blocks.pop(), [])
         for block in blocks:
