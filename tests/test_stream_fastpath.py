@@ -40,7 +40,7 @@ def _reference_sse(data: bytes) -> list[bytes]:
 
 def _split_randomly(data: bytes, rng: random.Random) -> list[bytes]:
     cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 12))))
-    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
 
 
 def _feed_all(stream, chunks: list[bytes]) -> list[bytes]:
@@ -218,11 +218,11 @@ def test_cut_off_and_reset_streams():
     assert DONE == b"[DONE]"
 
 
-def _post_stream(url: str, max_tokens: int):
-    from geventhttpclient import HTTPClient, URL
+def _post_stream(url: str, max_tokens: int, client=None, network_timeout: float = 10):
+    from geventhttpclient import URL, HTTPClient
 
     u = URL(url)
-    client = HTTPClient(u.host, u.port, network_timeout=10, connection_timeout=5)
+    client = client or HTTPClient(u.host, u.port, network_timeout=network_timeout, connection_timeout=5)
     body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True,
                        "max_tokens": max_tokens, "stream_options": {"include_usage": True}})
     resp = client.request("POST", "/v1/chat/completions", body=body,
@@ -254,5 +254,27 @@ def test_body_reader_classifies_stub_faults(start_stub, fault, cls):
     try:
         r = read_stream_chunks(body_reader(resp), OpenAIChat(), RequestResult(status=200), 0.0)
         assert r.failure_class == cls, r.failure_message
+    finally:
+        client.close()
+
+
+def test_a_stalled_stream_times_out_and_its_connection_is_not_reused(start_stub):
+    import urllib.request
+
+    from llmsoak.locust.users import body_reader
+
+    stub = start_stub("--ttft-ms", "1", "--itl-ms", "0", "--fault", "stall=1.0", "--stall-s", "30")
+    client, resp = _post_stream(stub.url, 20, network_timeout=1.0)
+    try:
+        r = read_stream_chunks(body_reader(resp), OpenAIChat(), RequestResult(status=200), 0.0)
+        assert r.failure_class == "timeout", r.failure_message
+        faults_off = urllib.request.Request(stub.url + "/_stub/faults", data=b"{}", method="POST",
+                                            headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(faults_off, timeout=5).close()
+        # Same client, one connection slot: were the stalled socket back in the pool, this
+        # request would go to the stalled response's connection and time out too.
+        _, resp = _post_stream(stub.url, 20, client=client)
+        r = read_stream_chunks(body_reader(resp), OpenAIChat(), RequestResult(status=200), 0.0)
+        assert r.ok and r.output_tokens == 20
     finally:
         client.close()

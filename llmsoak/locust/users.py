@@ -232,9 +232,9 @@ def body_reader(stream):
     fed to the response's HTTP parser (which undoes chunked transfer encoding into
     ``_body_buffer`` and returns the connection to the pool once the body is complete), then all
     of the parsed body at once. Errors are the ones ``readline`` raises (``HTTPParseError`` for a
-    body cut off, socket timeouts and resets); after one, the connection is closed rather than
-    returned to the pool. geventhttpclient 2.6 attributes; another version without them falls
-    back to ``readline``.
+    body cut off, socket timeouts and resets), and as with ``readline`` the connection of a body
+    left incomplete is closed, not pooled. geventhttpclient 2.6 attributes; another version
+    without them falls back to ``readline``.
     """
     if not all(hasattr(stream, a) for a in ("_body_buffer", "_sock", "feed", "message_complete", "release")):
         return lambda: stream.readline(b"\n")
@@ -257,12 +257,10 @@ def body_reader(stream):
                 data = sock.recv(_RECV_BYTES)
                 stream.feed(data)  # b"" (peer closed) makes the parser finish the body or raise
             except BaseException:
-                # readline would release() here, which hands a keep-alive socket back to the
-                # pool with the rest of this body (a stalled stream's, say) still to come.
-                _drop_connection(stream)
+                stream.release()  # as readline does: a body not complete closes the socket (should_close)
                 raise
             if not data and not stream.message_complete:
-                _drop_connection(stream)  # the parser accepted the end without completing: never spin on it
+                stream.release()  # the parser accepted the end without completing: never spin on it
                 raise HTTPConnectionClosed("connection closed.")
 
     return read_chunk
@@ -270,12 +268,8 @@ def body_reader(stream):
 
 def _close_quietly(resp) -> None:
     """Drop a connection left mid-body (a failed stream) instead of returning it to the pool."""
-    _drop_connection(getattr(resp, "stream", None))
-
-
-def _drop_connection(stream) -> None:
-    """Close a geventhttpclient response's socket and free its pool slot (never reused)."""
     try:
+        stream = resp.stream
         sock = getattr(stream, "_sock", None)
         if sock is not None:
             pool = getattr(stream, "_pool", None)
