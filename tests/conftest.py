@@ -80,6 +80,18 @@ def spawn(args: list[str], *, wait_for_url: bool = True, timeout: float = 30.0,
     return running
 
 
+def local_master_args(processes: int = 2) -> list[str]:
+    """``--processes N`` with the master bound to loopback on a free port (Locust's default is *:5557,
+    which collides between concurrent runs)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    return ["--processes", str(processes), "--master-bind-host", "127.0.0.1",
+            "--master-bind-port", port, "--master-port", port]
+
+
 def llmsoak_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "llmsoak", *args]
 

@@ -13,8 +13,8 @@ import subprocess
 import sys
 
 import pytest
-
-from tests.locust_helpers import (
+from conftest import local_master_args
+from locust_helpers import (
     LOCUSTFILE,
     aggregated,
     count,
@@ -77,7 +77,7 @@ def test_two_worker_processes_give_the_same_totals(start_stub, tmp_path):
     stub_json(stub.url, "/_stub/faults", {"http_500": 0.05, "reset_mid_stream": 0.05})
     profile = write_profile(tmp_path, stress_users=4)
     out = tmp_path / "dist"
-    proc = run_locust(profile, stub.url, out, users=8, seconds=8, extra=["--processes", "2"])
+    proc = run_locust(profile, stub.url, out, users=8, seconds=8, extra=local_master_args(2))
     assert proc.returncode == 0, proc.stderr[-2000:]
     served = stub_json(stub.url, "/_stub/stats")
     rows = stats_rows(out)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import statistics
 
 import pytest
-
-from tests.locust_helpers import (
+from locust_helpers import (
     aggregated,
     count,
     run_locust,

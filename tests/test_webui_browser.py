@@ -129,7 +129,10 @@ def test_start_from_the_form_and_watch_the_soak_page(tmp_path, start_stub, brows
         wait_until(charts_drawn, timeout=90, interval=1, what="the Soak page's charts to draw")
         cards = {c.get_attribute("data-card"): c.text for c in browser.find_elements(By.CSS_SELECTOR, ".card")}
         assert "MiB" in cards["Target RSS"] and not cards["Requests"].endswith("\n0")
-        assert browser.find_elements(By.CSS_SELECTOR, '#alerts [data-alert="memory_warn"]'), "no memory alert shown"
+        # and the leak crosses the 40 MB warning level: the alert appears (when depends on the load
+        # this busy machine lets through, so wait for it rather than expect it already)
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, '#alerts [data-alert="memory_warn"]'),
+                   timeout=90, interval=1, what="the memory warning alert")
         path_d = browser.find_element(By.CSS_SELECTOR, '#chart-memory path[data-label="RSS"]').get_attribute("d")
         assert path_d.count("L") >= 19
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import wait_until
+from conftest import local_master_args, wait_until
 from test_webui_support import (
     Client,
     start_locust_ui,
@@ -95,7 +95,7 @@ def test_master_shows_the_merged_state_of_its_workers(tmp_path, start_stub):
     # GIVEN a master with two worker processes (--processes 2); the master runs no users itself
     stub = start_stub("--ttft-ms", "20", "--itl-ms", "1", "--output-tokens", "32")
     ui = start_locust_ui(write_locustfile(tmp_path), write_profile(tmp_path, users=4), stub.url,
-                         "--processes", "2")
+                         *local_master_args(2))
     client = Client(ui.url)
     try:
         wait_until(lambda: client.json("/worker-count")["worker_count"] == 2, timeout=60, interval=0.5,

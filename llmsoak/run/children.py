@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from llmsoak.run.processes import Child
+from llmsoak.run.processes import Child, free_port
 from llmsoak.run.rundir import RunDir
 from llmsoak.run.settings import RunSettings
 
@@ -98,7 +98,13 @@ def locust_child(settings: RunSettings, run: RunDir, segment: int, remaining_s: 
             "--headless", "--host", settings.target_url,
             "--run-time", f"{int(remaining_s + LOCUST_RUN_TIME_SLACK_S)}s",
             "--csv", str(seg_dir / "stats"), "--html", str(seg_dir / "report.html"),
-            "--llm-timeseries", str(run.llm_timeseries), "--exit-code-on-error", "0"]
+            "--llm-timeseries", str(run.llm_timeseries), "--exit-code-on-error", "0",
+            # let users finish the request in flight at the end, so Locust counts what the target served
+            "--stop-timeout", "30"]
     if settings.workers > 0:
-        argv += ["--processes", str(settings.workers)]
+        # Locust's master binds *:5557 by default: keep it on loopback, on a port of its own, so two
+        # runs on one machine don't collide and nothing listens beyond this host.
+        port = str(free_port())
+        argv += ["--processes", str(settings.workers), "--master-bind-host", "127.0.0.1",
+                 "--master-bind-port", port, "--master-port", port]
     return Child("locust", argv, run.logs / "locust.log", env=child_env(run))
