@@ -278,3 +278,47 @@ def test_pattern_defaults_behave_as_documented() -> None:
     assert stress.think_time_s.sample(random.Random(0)) == 0 and stress.session_pause_s.typical == 0
     assert _median(stress.prompt_tokens) >= 1000 and _median(stress.max_tokens) >= 512
     assert _median(stress.prompt_tokens) > 5 * _median(active.prompt_tokens)
+
+
+# --------------------------------------------------------------------------- package surface
+
+PUBLIC = {
+    # loading and errors
+    "load_profile", "validate_profile_file", "profile_from_dict", "ProfileError",
+    # the model
+    "Profile", "Target", "ChatApi", "EndSession", "PromptsConfig", "LoadConfig", "RampConfig",
+    "StepConfig", "SpikeConfig", "DiurnalConfig", "RunConfig", "SamplerConfig", "SloConfig",
+    # allowed values
+    "FLAVOURS", "ENDPOINTS", "SHAPES", "PROMPT_SOURCES", "CHAT_STREAMS", "WEEKDAYS",
+    # pattern and distribution types a Profile holds (defined in their own modules)
+    "PatternSpec", "BUILTIN_NAMES", "BUILTIN_PATTERNS", "Distribution", "DistributionError",
+    "parse_distribution",
+}
+
+
+def test_public_surface_is_exactly_what_is_intended() -> None:
+    # httpx-style: every public name in the package namespace is in __all__ and vice versa
+    import types
+
+    import llmsoak.profile as pkg
+
+    exported = {name for name, value in vars(pkg).items()
+                if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    assert set(pkg.__all__) == exported == PUBLIC
+    assert len(pkg.__all__) == len(PUBLIC)  # no duplicates
+    assert pkg.ProfileError.__module__ == "llmsoak.profile.model"
+
+
+def test_python_m_check_prints_ok_or_one_error_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    good = write(tmp_path, MINIMAL, "good.yaml")
+    bad = write(tmp_path, {"target": {"url": "ftp://x"}}, "bad.yaml")
+    ok = subprocess.run([sys.executable, "-m", "llmsoak.profile", "check", str(good)],
+                        capture_output=True, text=True, timeout=60)
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, f"{good}: ok (good)\n", "")
+    fail = subprocess.run([sys.executable, "-m", "llmsoak.profile", "check", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert fail.returncode == EXIT_BAD_INPUT
+    assert fail.stderr == f"{bad}: target.url: expected http://HOST[:PORT][/PATH], got 'ftp://x'\n"
