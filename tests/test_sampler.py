@@ -353,6 +353,51 @@ def test_bad_input_one_line_and_exit_code(tmp_path, args, code, message):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("args, code, message", [
+    (["--pid", "999999999"], 4, "no process with pid 999999999"),
+    (["--match", "no-such-process-llmsoak-xyz", "--fail-if-missing"], 4, "nothing matches"),
+    (["--port", "1", "--fail-if-missing"], 4, "nothing matches port 1"),
+    (["--pid", "1", "--listen", "everywhere"], 2, "expected HOST:PORT"),
+    (["--pid", "1", "--listen", "127.0.0.1:99999"], 2, "port must be 0-65535"),
+    (["--pid", "999999999", "--listen", "127.0.0.1:0"], 4, "no process with pid"),
+], ids=["pid-gone", "fail-if-missing", "port-fail-if-missing", "listen-malformed", "listen-port", "pid-and-listen"])
+def test_mistake_prints_only_its_error_and_writes_nothing(tmp_path, args, code, message):
+    # GIVEN a user's mistake WHEN sampling starts THEN stderr is exactly the one error line (no
+    # info/"sampling ..." lines before it), stdout is empty and neither CSV nor events.csv exists
+    out = tmp_path / "run" / "samples" / "x.csv"
+    result = _run_sample(*args, "--out", str(out))
+    assert result.returncode == code, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llmsoak sample: error: ") and message in lines[0], lines
+    assert not (tmp_path / "run").exists()
+
+
+def test_busy_listen_port_prints_only_its_error_and_writes_nothing(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = tmp_path / "run" / "x.csv"
+        result = _run_sample("--pid", str(os.getpid()), "--out", str(out), "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == f"llmsoak sample: error: --listen 127.0.0.1:{port}: cannot listen (Address already in use)\n"
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("out", ["/dev/full", "/proc/llmsoak-not-writable/x.csv"])
+def test_unwritable_output_is_one_error_line_even_with_listen(out):
+    # the live endpoint is bound but not announced ("listening on" is on stdout) before the output opens
+    result = _run_sample("--pid", str(os.getpid()), "--out", out, "--listen", "127.0.0.1:0")
+    assert result.returncode == 5, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llmsoak sample: error: "), lines
+
+
 @pytest.mark.parametrize("out", ["/dev/full", "/proc/llmsoak-not-writable/x.csv"])
 def test_unwritable_output_exits_5(out):
     result = _run_sample("--pid", str(os.getpid()), "--out", out, "--interval", "0.1", "--duration", "1")
@@ -365,6 +410,8 @@ def test_existing_file_with_other_columns_is_left_alone(tmp_path):
     out.write_text("timestamp,value\n1,2\n")
     result = _run_sample("--pid", str(os.getpid()), "--out", str(out), "--duration", "1")
     assert result.returncode == 2 and "other columns" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stdout == "", result.stderr
+    assert not (tmp_path / "events.csv").exists()
     assert out.read_text() == "timestamp,value\n1,2\n"
 
 

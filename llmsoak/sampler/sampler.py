@@ -214,26 +214,25 @@ class Sampler:
     def run(self) -> int:
         """Sample until stopped, the duration ends or a --pid target exits; return the exit code.
 
-        Raises CommandError: exit 4 when no target appears in time, 5 when the output fails.
+        Raises CommandError: 2 for bad input, 4 when no target is (or appears in time), 5 when
+        the output fails. Everything a user can get wrong (listen address, a --pid or
+        --fail-if-missing target that is not there, an output that cannot be opened) is checked
+        before anything is printed or written, so such a mistake prints only its error line; the
+        info lines, ``listening on`` and ``sampling ...`` follow once sampling really starts.
         """
-        writer = self._open_writer()
-        gpu = scraper = server = None
+        server = writer = gpu = scraper = None
         try:
-            if writer.repaired_bytes:
-                self._event("info", f"cut a partial last line ({writer.repaired_bytes} bytes) "
-                                    f"from {self.out_path} before appending")
+            if self.listen:
+                from llmsoak.sampler.live import parse_listen
+
+                parse_listen(self.listen)
+            self._check_target_now()
             if self.listen:
                 from llmsoak.sampler.live import LiveState, start_live_server
 
                 self.live = LiveState(self.name, self.selector.describe(), self.interval_s, COLUMNS)
-                server, self.live_url = start_live_server(self.listen, self.live)
-                print(f"llmsoak sample: listening on {self.live_url}", flush=True)
-            if self.gpu_enabled:
-                from llmsoak.sampler.gpu import open_gpu_reader
-
-                gpu, note = open_gpu_reader()
-                if note:
-                    self.log(f"info: {note}")
+                server, self.live_url = start_live_server(self.listen, self.live)  # binds now: a busy port fails here
+            writer = self._open_writer()
             if self.metrics_url:
                 from llmsoak.sampler.metrics_scrape import MetricsScraper
 
@@ -245,7 +244,19 @@ class Sampler:
                     raise CommandError(str(err.strerror or err), EXIT_IO_ERROR) from err
                 except ValueError as err:
                     raise CommandError(f"--metrics-out: {err}", EXIT_BAD_INPUT) from err
-                scraper.start()
+                scraper.start()  # idle until the first sample submits a scrape
+            # From here on nothing the user chose can fail: say what happens, then sample.
+            if self.live_url is not None:
+                print(f"llmsoak sample: listening on {self.live_url}", flush=True)
+            if writer.repaired_bytes:
+                self._event("info", f"cut a partial last line ({writer.repaired_bytes} bytes) "
+                                    f"from {self.out_path} before appending")
+            if self.gpu_enabled:
+                from llmsoak.sampler.gpu import open_gpu_reader
+
+                gpu, note = open_gpu_reader()
+                if note:
+                    self.log(f"info: {note}")
             self._event("start", f"sampling {self.selector.describe()} every {self.interval_s:g} s "
                                  f"into {self.out_path}")
             code = self._loop(writer, gpu, scraper)
@@ -259,10 +270,26 @@ class Sampler:
                 scraper.stop()
             if gpu is not None:
                 gpu.close()
-            writer.close()
+            if writer is not None:
+                writer.close()
             if server is not None:
                 server.shutdown()
                 server.server_close()
+
+    def _check_target_now(self) -> None:
+        """Exit 4 at once when the target must be there at start and is not: a --pid (a pid never
+        comes back) or ``wait_for_target_s == 0`` (--fail-if-missing). Other selectors wait."""
+        if self.selector.kind != "pid" and self.wait_for_target_s != 0:
+            return
+        try:
+            roots = self.selector.resolve()
+        except psutil.Error:
+            roots = []
+        if roots:
+            return
+        if self.selector.kind == "pid":
+            raise CommandError(f"no process with pid {self.selector.pid}", EXIT_TARGET_UNAVAILABLE)  # type: ignore[attr-defined]
+        raise CommandError(f"nothing matches {self.selector.describe()}", EXIT_TARGET_UNAVAILABLE)
 
     def _open_writer(self) -> AppendingCsvWriter:
         try:
