@@ -7,6 +7,8 @@
 The profile (``--profile`` or $LLMSOAK_PROFILE) decides the user classes (ActiveUser, CasualUser,
 SporadicUser, StressUser, custom ones) and the load shape, so it is read at import; an invalid
 profile prints one line and exits 2 before any request. ``-H`` overrides ``target.url``.
+In the web UI the start form's Profile field may name another profile: it is checked before the
+test starts and applied on the master and every worker (docs/webui.md).
 All logic lives in llmsoak.locust; see docs/locust.md.
 """
 
@@ -32,4 +34,4 @@ def _arguments(parser):
 def _init(environment, **_kwargs):
     from llmsoak.locust.entry import init_environment
 
-    init_environment(environment, profile)
+    init_environment(environment, profile, user_classes)

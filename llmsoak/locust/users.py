@@ -17,6 +17,7 @@ record in the per-minute :class:`~llmsoak.locust.timeseries.LLMState`.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import random
@@ -43,6 +44,8 @@ PATTERN_OF_CLASS: dict[str, str] = {}
 """Locust user class name → pattern name, filled by build_user_classes (for users per pattern)."""
 
 _session_ids = itertools.count(1)
+_user_index: collections.defaultdict[str, itertools.count] = collections.defaultdict(itertools.count)
+"""Per pattern: how many users this process has created (part of a seeded user's seed)."""
 
 _WORDS = ("the model answers questions about travel cooking history science music code weather "
           "books gardening sport health money films planets animals languages maths art design "
@@ -96,11 +99,18 @@ class LLMChatUser(FastHttpUser):
     """llmsoak.prompts.PromptSource (``next_conversation(rng, target_tokens)``), or None."""
     system_prompt: str | None = None
     seed: int | None = None
+    """The profile's ``run.seed``: with it, the n-th user of a pattern in a process draws the
+    same think times, turns, lengths and prompts in every run."""
+    blocked_reason: str | None = None
+    """Set (on all classes) when this process could not apply the profile a test was started
+    with: users then stop before sending anything instead of running the wrong profile."""
 
     def __init__(self, environment) -> None:
         super().__init__(environment)
-        seed = None if self.seed is None else hash((self.seed, type(self).__name__, next(_session_ids)))
-        self.rng = random.Random(seed)
+        if self.seed is None:
+            self.rng = random.Random()
+        else:  # a str seed is hashed with SHA-512 by random: the same in every process (hash() is salted)
+            self.rng = random.Random(f"{self.seed}/{self.pattern.name}/{next(_user_index[self.pattern.name])}")
         self.flavour = make_flavour(self.target, self.pattern)
         self.request_name = f"{self.flavour.label} [{self.pattern.name}]"
         headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
@@ -125,6 +135,8 @@ class LLMChatUser(FastHttpUser):
     @task
     def chat_session(self) -> None:
         """One session: first-message delay (once per user), turns with think time, end, pause."""
+        if self.blocked_reason:
+            raise StopUser()  # quietly, before any request (Locust logs StopUser from on_start as an error)
         pattern, rng = self.pattern, self.rng
         if not self._started:
             self._started = True
@@ -317,38 +329,96 @@ def class_name(pattern_name: str) -> str:
     return "".join(part.capitalize() for part in pattern_name.replace("-", "_").split("_")) + "User"
 
 
-def build_user_classes(profile, *, prompt_source=None) -> dict[str, type[LLMChatUser]]:
+def _weight_scale(profile) -> int:
+    """Locust wants integer weights: fractional ones (0.5, 1.5) are scaled by 100 so ratios survive."""
+    weights = [spec.weight for spec in profile.patterns if spec.users is None and spec.weight is not None]
+    return 1 if all(float(w).is_integer() for w in weights) else 100
+
+
+def class_attributes(profile, spec, *, scale: int, prompt_source=None) -> dict:
+    """The class attributes that make a user class run ``spec`` (PatternSpec) of ``profile``.
+
+    Read when a user is created (``network_timeout``/``connection_timeout`` by FastHttpUser, the
+    rest by :class:`LLMChatUser`) and by Locust's dispatcher (``weight``, ``fixed_count``) when a
+    test starts, so setting them on an existing class between tests takes effect in the next one.
+    """
+    target = profile.target
+    system_prompt = profile.prompts.system_prompt
+    if prompt_source is not None:
+        system_prompt = prompt_source.system_prompt or system_prompt
+    attrs = {
+        "pattern": spec,
+        "target": target,
+        "host": target.url,
+        "network_timeout": float(target.timeout_s),
+        "connection_timeout": float(target.connect_timeout_s),
+        "prompt_source": prompt_source,
+        "system_prompt": system_prompt,
+        "seed": profile.run.seed,
+    }
+    if spec.users is not None:
+        attrs.update(fixed_count=int(spec.users), weight=1)
+    else:
+        attrs.update(fixed_count=0, weight=_int_weight(spec.weight, scale))
+    return attrs
+
+
+def build_user_classes(profile, *, prompt_source=None, spare_builtins: bool = False) -> dict[str, type[LLMChatUser]]:
     """Concrete Locust user classes for ``profile`` (llmsoak.profile.Profile), keyed by class name.
 
     Weights become Locust ``weight``; fixed counts become ``fixed_count``. Network timeouts come
     from ``target.timeout_s`` (idle gap between reads) and ``target.connect_timeout_s``.
+    ``spare_builtins`` also defines the built-in patterns the profile does not use, with weight 0
+    and no fixed count (never dispatched), so a profile chosen later in the web UI's start form
+    can use any of them (:func:`apply_profile`).
     """
+    from llmsoak.profile import BUILTIN_PATTERNS
+
     classes: dict[str, type[LLMChatUser]] = {}
-    weights = [spec.weight for spec in profile.patterns if spec.users is None and spec.weight is not None]
-    # Locust wants integer weights: scale fractional ones (0.5, 1.5) so their ratios survive.
-    scale = 1 if all(float(w).is_integer() for w in weights) else 100
+    scale = _weight_scale(profile)
     for spec in profile.patterns:
-        base = _BASES.get(spec.base, LLMChatUser)
         name = class_name(spec.name)
-        attrs = {
-            "abstract": False,
-            "pattern": spec,
-            "target": profile.target,
-            "host": profile.target.url,
-            "network_timeout": float(profile.target.timeout_s),
-            "connection_timeout": float(getattr(profile.target, "connect_timeout_s", 10.0)),
-            "system_prompt": getattr(profile.prompts, "system_prompt", None),
-            "seed": getattr(profile.prompts, "seed", None),
-            "__module__": __name__,
-        }
-        if prompt_source is not None:
-            attrs["prompt_source"] = prompt_source
-            attrs["system_prompt"] = getattr(prompt_source, "system_prompt", None) or attrs["system_prompt"]
-        if spec.users is not None:
-            attrs["fixed_count"] = int(spec.users)
-            attrs["weight"] = 1
-        else:
-            attrs["weight"] = _int_weight(spec.weight, scale)
-        classes[name] = type(name, (base,), attrs)
-        PATTERN_OF_CLASS[name] = spec.name
+        attrs = class_attributes(profile, spec, scale=scale, prompt_source=prompt_source)
+        attrs.update(abstract=False, __module__=__name__)
+        classes[name] = type(name, (_BASES.get(spec.base, LLMChatUser),), attrs)
+    if spare_builtins:
+        for pattern_name, spec in BUILTIN_PATTERNS.items():
+            name = class_name(pattern_name)
+            if name not in classes:
+                attrs = class_attributes(profile, spec, scale=scale, prompt_source=prompt_source)
+                attrs.update(abstract=False, __module__=__name__, weight=0, fixed_count=0)
+                classes[name] = type(name, (_BASES[pattern_name],), attrs)
+    _map_patterns(profile, classes)
     return classes
+
+
+def apply_profile(classes: dict[str, type[LLMChatUser]], profile, *, prompt_source=None) -> None:
+    """Make the existing user ``classes`` (from :func:`build_user_classes`) run ``profile``.
+
+    Call between tests (Locust's ``test_start``, before users are created and dispatched).
+    Classes of patterns the profile does not list get weight 0 and no fixed count. Raises
+    ValueError naming the patterns that have no class (Locust cannot add user classes to a
+    running process).
+    """
+    missing = [spec.name for spec in profile.patterns if class_name(spec.name) not in classes]
+    if missing:
+        raise ValueError(", ".join(missing))
+    scale = _weight_scale(profile)
+    used = set()
+    for spec in profile.patterns:
+        name = class_name(spec.name)
+        used.add(name)
+        for key, value in class_attributes(profile, spec, scale=scale, prompt_source=prompt_source).items():
+            setattr(classes[name], key, value)
+    for name, cls in classes.items():
+        if name not in used:
+            cls.weight, cls.fixed_count = 0, 0
+    _map_patterns(profile, classes)
+
+
+def _map_patterns(profile, classes) -> None:
+    """PATTERN_OF_CLASS holds the profile's patterns only (unused classes count no users)."""
+    for name in classes:
+        PATTERN_OF_CLASS.pop(name, None)
+    for spec in profile.patterns:
+        PATTERN_OF_CLASS[class_name(spec.name)] = spec.name

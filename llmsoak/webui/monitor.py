@@ -67,7 +67,7 @@ def resolve_sampler_url(options, profile) -> tuple[str | None, str]:
         return url, "--sampler-url"
     if os.environ.get("LLMSOAK_SAMPLER_URL"):
         return os.environ["LLMSOAK_SAMPLER_URL"], "LLMSOAK_SAMPLER_URL"
-    listen = getattr(getattr(profile, "sampler", None), "listen", None)
+    listen = profile.sampler.listen if profile is not None else None
     if listen and not str(listen).endswith(":0"):
         return str(listen), "profile sampler.listen"
     return None, "none"
@@ -98,11 +98,25 @@ class SoakMonitor:
         self._stopped = False
 
     # ------------------------------------------------------------------ configuration
+    def _switch(self):
+        from llmsoak.locust.entry import get_profile_switch
+
+        return get_profile_switch(self.environment)
+
     def profile_path(self) -> str | None:
+        """The profile the users run (llmsoak's locustfile), else Locust's ``profile`` option."""
+        switch = self._switch()
+        if switch is not None:
+            return switch.path
         env = self.environment
         path = getattr(env, "profile", None) or getattr(getattr(env, "parsed_options", None), "profile", None)
         path = path or os.environ.get("LLMSOAK_PROFILE")  # the locustfile accepts it too
         return str(path) if path else None
+
+    def profile_error(self) -> str | None:
+        """Why the last profile named in the start form was not used, else a reload problem."""
+        switch = self._switch()
+        return (switch.error if switch is not None else None) or self.profiles.error
 
     def _configure(self):
         profile = self.profiles.get(self.profile_path())
@@ -121,7 +135,7 @@ class SoakMonitor:
             self.source = SamplerSource(url)
             self.sampler_url_origin = origin
             self._trend_at = 0.0
-        events_path = getattr(getattr(profile, "run", None), "events_path", None) or os.environ.get("LLMSOAK_EVENTS")
+        events_path = (profile.run.events_path if profile is not None else None) or os.environ.get("LLMSOAK_EVENTS")
         self.alerts.events_path = Path(events_path) if events_path else None
         return profile
 
@@ -149,7 +163,7 @@ class SoakMonitor:
 
     def _compute_trend(self, profile) -> dict:
         columns, rows = self.source.frame_rows()
-        limit = getattr(getattr(profile, "slo", None), "memory_limit_bytes", None)
+        limit = profile.slo.memory_limit_bytes if profile is not None else None
         try:
             import gevent
 
@@ -170,7 +184,7 @@ class SoakMonitor:
         self._llm_minute = minute
 
     def _check_alerts(self, profile) -> None:
-        slo = getattr(profile, "slo", None)
+        slo = profile.slo if profile is not None else None
         overall = llm_view.overall_row(self.llm_rows) or {}
         rss = self.source.latest_sample().get("rss_bytes")
         # Latency and errors judged on the current window when it has requests, else the whole run.
@@ -211,7 +225,7 @@ class SoakMonitor:
         ``series=False`` leaves out the chart series (for Locust's table tabs, polled every 2 s).
         """
         profile = self.profiles.profile
-        slo = getattr(profile, "slo", None)
+        slo = profile.slo if profile is not None else None
         runner = getattr(self.environment, "runner", None)
         src = self.source
         latest = src.latest or {}
@@ -222,8 +236,8 @@ class SoakMonitor:
                        "role": type(runner).__name__ if runner is not None else None,
                        "worker_count": getattr(runner, "worker_count", None)
                        if type(runner).__name__ == "MasterRunner" else None},
-            "profile": {"path": self.profile_path(), "name": getattr(profile, "name", None),
-                        "error": self.profiles.error,
+            "profile": {"path": self.profile_path(), "name": profile.name if profile is not None else None,
+                        "error": self.profile_error(),
                         "slo": {k: getattr(slo, k, None) for k in ("ttft_p95_ms", "error_rate",
                                                                     "memory_warn_bytes", "memory_limit_bytes")}},
             "llm": {"patterns": self.llm_rows, "error": self.llm_error, "series": self.llm_series() if series else None},

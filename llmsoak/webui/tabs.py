@@ -58,6 +58,10 @@ def soak_table_rows(state: dict, page_url: str) -> list[dict]:
     verdict = trend.get("verdict") or {}
     slo = state["profile"]["slo"]
     rows = [("Memory chart", f"open {page_url} (memory curve, trend, 7-day projection, CPU, TTFT)")]
+    profile = state["profile"]
+    rows.append(("Profile", f"{profile.get('name') or '–'} ({profile.get('path') or 'none'})"))
+    if profile.get("error"):
+        rows.append(("Profile error", profile["error"]))
     if sampler.get("url") is None:
         rows.append(("Sampler", sampler.get("error") or "not configured: --sampler-url or profile sampler.listen"))
     else:
