@@ -41,11 +41,11 @@ def main() -> int:
     cm = {name: collections.Counter() for name in ("OLS p-value", "Mann-Kendall", "llmsoak")}
     for series in generate(seed=0, per_family=12):
         t = series.df["timestamp"].to_numpy()
-        y = series.df["rss_bytes"].to_numpy()
+        y = series.df[series.metric].to_numpy()
         step = max(1, len(t) // 2000)
         calls = {"OLS p-value": ols_increasing(t[::step], y[::step]),
                  "Mann-Kendall": mann_kendall_increasing(y[::step]),
-                 "llmsoak": analyze_metric(series.df).verdict == "leak"}
+                 "llmsoak": analyze_metric(series.df, series.metric).verdict == "leak"}
         for name, leak in calls.items():
             cm[name][(series.label, leak)] += 1
     print("| method | precision | recall | false alarms on bounded series |")

@@ -6,6 +6,13 @@ samples-CSV-shaped DataFrame (timestamp, rss_bytes, pid, create_time) with its t
 sawtooth, warm-up, cache fill, a single step, a staircase that stops, diurnal load, restarts).
 Rates are relative to the level: the practical threshold is 0.1 %/h, so every leak here grows
 at 0.25 %/h or more (42 % a week) and every "ok" series is bounded.
+
+The short-run families (``_short_runs``: 3 minutes to 1 hour at 0.5-5 s sampling) hold the trap
+of a demo or a smoke test: a healthy process whose memory rises a little (allocator steps, a slow
+warm-up of at most 2 % of its level) or whose counts ramp up in the first seconds, and a CPU that
+drifts by a point or two; next to leaks that such runs must still catch (a stub keeping 40 KiB
+per request: gigabytes an hour on tens of MiB; file descriptors opened and never closed). Some
+of them sample ``num_fds`` or ``cpu_percent`` instead of ``rss_bytes``: ``CorpusSeries.metric``.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ class CorpusSeries:
     true_projected_7d: float | None
     clean: bool = False
     """A plain linear leak with little noise: slope and projection accuracy are checked on these."""
+    metric: str = "rss_bytes"
+    """The column of ``df`` that holds the series."""
 
 
 def ar1(n: int, phi: float, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -51,10 +60,10 @@ def sawtooth(t_s: np.ndarray, period_s: float, amplitude: float, phase: float = 
     return amplitude * (((t_s / period_s) + phase) % 1.0)
 
 
-def _frame(t_s, y, pid=None, create_time=None):
+def _frame(t_s, y, pid=None, create_time=None, metric="rss_bytes"):
     import pandas as pd
 
-    data = {"timestamp": T0 + t_s, "rss_bytes": np.maximum(y, 0.0)}
+    data = {"timestamp": T0 + t_s, metric: np.maximum(y, 0.0)}
     data["pid"] = np.full(len(t_s), 1000.0) if pid is None else pid
     data["create_time"] = np.full(len(t_s), T0) if create_time is None else create_time
     return pd.DataFrame(data)
@@ -192,6 +201,87 @@ def generate(seed: int = 0, per_family: int = 12) -> list[CorpusSeries]:
         y = level + warm + ar1(len(t), 0.8, 0.003 * level, rng)
         out.append(CorpusSeries(f"restarts_ok_{i}", "restarts_ok", "ok",
                                 _frame(t, y, pid=1000 + seg, create_time=T0 + seg * period_h * HOUR), 0.0, None))
+    # A separate stream, so that the families above are the same series whatever is added here.
+    short_rng = np.random.default_rng([seed, 1])
+    for i in range(per_family):
+        out.extend(_short_runs(short_rng, i))
+    return out
+
+
+MIB = 1024.0 * 1024.0
+PAGE = 4096.0
+
+
+def _short_runs(rng: np.random.Generator, i: int) -> list[CorpusSeries]:
+    """One series of each short-run family (3 min to 1 h): four bounded traps and two real leaks."""
+    out = []
+
+    def pick(*values):
+        return values[int(rng.integers(len(values)))]
+
+    def short_times():
+        minutes = pick(3, 4, 10, 20, 30, 60)
+        return _times(rng, minutes / 60, pick(0.5, 1.0, 2.0, 5.0) if minutes <= 10 else pick(1.0, 2.0, 5.0))
+
+    # --- no leak: a flat RSS with a few allocator steps (64 KiB - 1 MiB each, in all at most
+    # max(1 % of the level, 1 MiB)), page-rounded, plus a short start-up ramp of the first samples
+    t = short_times()
+    level = rng.uniform(20, 2048) * MIB
+    n_steps = int(rng.integers(1, 7))
+    total = min(rng.uniform(0.3, 1.0) * max(0.01 * level, MIB), n_steps * MIB)
+    sizes = rng.dirichlet(np.ones(n_steps)) * total
+    at = np.sort(rng.uniform(0.02, 0.98, n_steps)) * t[-1]
+    steps = (t[:, None] > at[None, :]) @ sizes
+    start = np.minimum(t / max(rng.uniform(0.5, 3.0) * (t[1] - t[0]), 1e-9), 1.0) * 0.6 + 0.4
+    y = np.round((level * start + steps + rng.normal(0, 2 * PAGE, len(t))) / PAGE) * PAGE
+    out.append(CorpusSeries(f"short_alloc_steps_{i}", "short_alloc_steps", "ok", _frame(t, y), 0.0, None))
+
+    # --- no leak: a slow saturating warm-up of 0.3-2 % of the level (time constant 0.2-1 × the run)
+    t = short_times()
+    level = rng.uniform(20, 2048) * MIB
+    tau = rng.uniform(0.2, 1.0) * t[-1]
+    warm = rng.uniform(0.003, 0.02) * level * (1 - np.exp(-t / tau))
+    y = np.round((level + warm + ar1(len(t), 0.5, 0.0005 * level, rng)) / PAGE) * PAGE
+    out.append(CorpusSeries(f"short_warmup_{i}", "short_warmup", "ok", _frame(t, y), 0.0, None))
+
+    # --- no leak: file descriptors ramping 3-10 → 8-40 in the first 1-5 % of the run (connections
+    # opening), then flat with an occasional extra connection for a sample or two
+    t = short_times()
+    base = float(rng.integers(3, 11))
+    top = base + float(rng.integers(5, 31))
+    ramp_s = rng.uniform(0.01, 0.05) * t[-1]
+    fds = np.round(base + (top - base) * np.minimum(t / ramp_s, 1.0))
+    fds += (rng.uniform(size=len(t)) < rng.uniform(0.0, 0.05)) * rng.integers(1, 3, len(t))
+    out.append(CorpusSeries(f"short_fd_ramp_{i}", "short_fd_ramp", "ok", _frame(t, fds, metric="num_fds"),
+                            0.0, None, metric="num_fds"))
+
+    # --- no leak: CPU at 5-60 % in psutil's 2-point steps, drifting by at most 1.5 points as the
+    # load settles (up or down)
+    t = short_times()
+    level = rng.uniform(5, 60)
+    drift = rng.uniform(-1.5, 1.5) * (1 - np.exp(-t / (rng.uniform(0.3, 1.0) * t[-1])))
+    cpu = np.clip(np.round((level + drift + rng.normal(0, rng.uniform(0.5, 3.0), len(t))) / 2) * 2, 0, None)
+    out.append(CorpusSeries(f"short_cpu_{i}", "short_cpu", "ok", _frame(t, cpu, metric="cpu_percent"), 0.0, None,
+                            metric="cpu_percent"))
+
+    # --- leak: a stub keeping 10-80 KiB per request at 2-20 requests/s on 20-60 MiB (the demo's
+    # leak: 40 KiB at ~13 requests/s, 1.8 GiB/h), page-rounded, with the allocator's 128 KiB steps
+    t = short_times()
+    level = rng.uniform(20, 60) * MIB
+    rate = rng.uniform(10, 80) * 1024 * rng.uniform(2, 20) * HOUR  # bytes per hour
+    kept = np.floor(rate * t / HOUR / (128 * 1024)) * 128 * 1024
+    y = np.round((level + kept + rng.normal(0, 2 * PAGE, len(t))) / PAGE) * PAGE
+    out.append(CorpusSeries(f"short_big_leak_{i}", "short_big_leak", "leak", _frame(t, y), rate,
+                            level + rate * 168))
+
+    # --- leak: a descriptor per 2-30 s never closed, after the same start-up ramp as above
+    t = short_times()
+    base = float(rng.integers(3, 11))
+    top = base + float(rng.integers(5, 31))
+    every_s = rng.uniform(2, 30)
+    fds = np.round(base + (top - base) * np.minimum(t / (0.03 * t[-1]), 1.0)) + np.floor(t / every_s)
+    out.append(CorpusSeries(f"short_fd_leak_{i}", "short_fd_leak", "leak", _frame(t, fds, metric="num_fds"),
+                            HOUR / every_s, None, metric="num_fds"))
     return out
 
 

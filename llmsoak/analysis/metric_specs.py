@@ -3,6 +3,12 @@
 ``min_growth_pct_per_hour`` is the practical threshold relative to the metric's level and
 ``min_abs_per_hour`` an absolute floor in the metric's unit; the larger of the two applies, so a
 verdict needs growth that matters, not just growth that is statistically visible.
+
+``min_change_pct`` / ``min_change_abs`` bound what was *observed*: a leak verdict also needs the
+current regime's fitted rise (slope × its duration) to reach the larger of the two. A short run
+of a healthy process rises a little (allocator steps, a warm-up that has not levelled off, a
+connection pool filling) at a rate that, carried over a week, looks like a leak; below this
+total change the verdict is "inconclusive" instead.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 
 MIB = 1024.0 * 1024.0
+MEMORY_MIN_CHANGE_PCT = 1.5
 
 
 @dataclass(frozen=True)
@@ -28,22 +35,35 @@ class MetricSpec:
     """Physical floor of the metric (projections are clamped to it); None when it can be negative."""
     upper_bound: float | None = None
     """Physical ceiling (1.0 for a fraction such as ``error_rate``); None when unbounded."""
+    min_change_pct: float = 0.0
+    """Smallest observed change, in % of the level, that a leak verdict needs."""
+    min_change_abs: float = 0.0
+    """Smallest observed change in the metric's unit that a leak verdict needs."""
 
 
-_MEMORY = MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB)
-_COUNT = MetricSpec("count", "median", "count", 0.1, 0.25)
-_LATENCY = MetricSpec("latency", "median", "ms", 0.2, 0.1)
+# Observed-change minimums (last two fields), why each:
+# memory: allocator steps (pymalloc arenas of 1 MiB, glibc heap top-ups) and warm-ups of a few
+#   % of the level are normal in a healthy process's first minutes to hours;
+# counts: a connection pool or thread pool opens a few more under a burst;
+# CPU: psutil's cpu_percent over a 0.5-1 s interval moves in steps of 1-2 points;
+# latency and throughput: queues and caches settle by a few % after the load starts.
+_MEMORY = MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB, min_change_pct=MEMORY_MIN_CHANGE_PCT,
+                     min_change_abs=1 * MIB)
+_COUNT = MetricSpec("count", "median", "count", 0.1, 0.25, min_change_pct=1.0, min_change_abs=3.0)
+_LATENCY = MetricSpec("latency", "median", "ms", 0.2, 0.1, min_change_pct=5.0, min_change_abs=1.0)
 
 METRICS: dict[str, MetricSpec] = {
     "rss_bytes": _MEMORY, "uss_bytes": _MEMORY, "vms_bytes": _MEMORY, "swap_bytes": _MEMORY,
     "cgroup_memory_bytes": _MEMORY, "gpu_memory_bytes": _MEMORY, "rss_bytes_min": _MEMORY,
     "num_threads": _COUNT, "num_fds": _COUNT, "num_procs": _COUNT,
-    "cpu_percent": MetricSpec("cpu", "median", "percent", 0.5, 0.1),
-    "gpu_util_percent": MetricSpec("cpu", "median", "percent", 0.5, 0.1),
+    "cpu_percent": MetricSpec("cpu", "median", "percent", 0.5, 0.1, min_change_pct=5.0, min_change_abs=2.0),
+    "gpu_util_percent": MetricSpec("cpu", "median", "percent", 0.5, 0.1, min_change_pct=5.0, min_change_abs=2.0),
     # error_rate = failures / requests per minute (a fraction): rare events, so the window mean.
-    "error_rate": MetricSpec("rate", "mean", "ratio", 0.0, 0.0005, upper_bound=1.0),
-    "tokens_per_s": MetricSpec("throughput", "median", "tokens/s", 0.2, 0.01, direction=-1),
-    "host_available_bytes": MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB, direction=-1),
+    "error_rate": MetricSpec("rate", "mean", "ratio", 0.0, 0.0005, upper_bound=1.0, min_change_abs=0.005),
+    "tokens_per_s": MetricSpec("throughput", "median", "tokens/s", 0.2, 0.01, direction=-1, min_change_pct=5.0,
+                               min_change_abs=0.1),
+    "host_available_bytes": MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB, direction=-1,
+                                       min_change_pct=MEMORY_MIN_CHANGE_PCT, min_change_abs=1 * MIB),
 }
 
 
@@ -62,7 +82,7 @@ def metric_spec(metric: str, unit: str | None = None) -> MetricSpec:
         elif metric.endswith("_rate"):
             spec = METRICS["error_rate"]
         else:
-            spec = MetricSpec("other", "median", "", 0.2, 0.0, lower_bound=None)
+            spec = MetricSpec("other", "median", "", 0.2, 0.0, lower_bound=None, min_change_pct=2.0)
     if unit is not None and unit != spec.unit:
         spec = dataclasses.replace(spec, unit=unit)
     return spec

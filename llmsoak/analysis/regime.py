@@ -6,6 +6,12 @@ window look "increasing". Here the segment's reduced series is tried from severa
 earliest suffix in which splitting the line in two (at 1/3, 1/2 or 2/3) does not explain much
 more than the noise does. The noise scale is measured once per segment, around a rolling median,
 with its AR(1) variance factor, so a step or a bend cannot inflate its own yardstick.
+
+A *leading ramp* (connections 7 → 15 in the first seconds, a heap filling in the first minute)
+is cut first: when a level shift ending in the first ``LEADING_RAMP_FRACTION`` of the segment
+explains more than ``SETTLED_THRESHOLD`` noise variances of the rest, the regime cannot start
+before it. The noise is then measured on the rest only: with integer counts that are flat after
+the ramp, the whole-segment yardstick is made of the ramp itself and let it through.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ SPLITS = (1 / 3, 1 / 2, 2 / 3)
 SETTLED_THRESHOLD = 150.0
 MIN_SUFFIX_POINTS = 12
 MIN_SHIFT_TAIL_FRACTION = 0.15
+LEADING_RAMP_FRACTION = 0.1  # a warm-up that ends in the first 10 % of a segment is cut
+MIN_RAMP_POINTS = 3
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,29 @@ def largest_shift_index(t: np.ndarray, y: np.ndarray) -> int | None:
     return best_k
 
 
+def leading_ramp_end(t_h: np.ndarray, y: np.ndarray) -> int:
+    """Index just after a warm-up ramp or shift in the first LEADING_RAMP_FRACTION of the series (0: none).
+
+    The split point k maximises the gain of two separate lines ([:k] and [k:]) over one; it counts
+    when that gain exceeds SETTLED_THRESHOLD noise variances of ``y[k:]`` (the part after it).
+    """
+    n = len(t_h)
+    if n < 2 * MIN_SUFFIX_POINTS:
+        return 0
+    last = int(np.searchsorted(t_h, t_h[0] + LEADING_RAMP_FRACTION * (t_h[-1] - t_h[0]), side="right"))
+    last = min(last, n - MIN_SUFFIX_POINTS)
+    if last < MIN_RAMP_POINTS:
+        return 0
+    one = ols_sse(t_h, y)
+    gains = [(one - ols_sse(t_h[:k], y[:k]) - ols_sse(t_h[k:], y[k:]), k) for k in range(MIN_RAMP_POINTS, last + 1)]
+    gain, k = max(gains)
+    if gain <= 0:
+        return 0
+    sigma, inflation = noise_scale(y[k:])
+    noise_var = sigma * sigma * inflation
+    return k if noise_var <= 0 or gain / noise_var > SETTLED_THRESHOLD else 0
+
+
 def find_regime(t_h: np.ndarray, y: np.ndarray) -> Regime:
     """The current regime of one segment's reduced series (``t_h`` hours, sorted)."""
     n = len(t_h)
@@ -86,7 +117,8 @@ def find_regime(t_h: np.ndarray, y: np.ndarray) -> Regime:
     sigma, inflation = noise_scale(y)
     noise_var = sigma * sigma * inflation
     span = t_h[-1] - t_h[0]
-    candidates = {int(np.searchsorted(t_h, t_h[0] + f * span)) for f in START_FRACTIONS}
+    ramp = leading_ramp_end(t_h, y)
+    candidates = {max(int(np.searchsorted(t_h, t_h[0] + f * span)), ramp) for f in START_FRACTIONS}
     shift = largest_shift_index(t_h, y)
     if shift is not None and (t_h[-1] - t_h[shift]) >= MIN_SHIFT_TAIL_FRACTION * span:
         candidates.add(shift)

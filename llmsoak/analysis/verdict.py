@@ -3,8 +3,11 @@
 ``analyze_metric`` is the entry point (see DESIGN.md "Verdict JSON"). A metric "leaks" when its
 current regime's slope interval excludes zero in the bad direction AND the slope reaches the
 practical threshold (the larger of ``min_growth_pct_per_hour`` of the level and an absolute
-floor); it is "ok" when the interval rules such growth out; otherwise "inconclusive", with an
-estimate of how many more hours would decide. With restarts, each segment is trended and the
+floor) AND the growth actually observed in the regime (slope × duration) reaches the metric's
+minimum change (metric_specs: e.g. 1.5 % of the level or 1 MiB for memory), so that a short run's
+allocator step or unfinished warm-up is not carried over a week; it is "ok" when the interval
+rules such growth out; otherwise "inconclusive", with an estimate of how many more hours would
+decide. With restarts, each segment is trended and the
 slopes pooled, so a leak hidden by periodic restarts still counts.
 """
 
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered, window_width_s
-from llmsoak.analysis.formatting import format_hours, format_pct_per_hour, format_value, snap
+from llmsoak.analysis.formatting import format_hours, format_pct_per_hour, format_sig, format_value, snap
 from llmsoak.analysis.metric_specs import MetricSpec, metric_spec
 from llmsoak.analysis.regime import find_regime
 from llmsoak.analysis.segments import Segment, find_gaps, split_segments, typical_interval_s
@@ -55,6 +58,10 @@ class MetricVerdict:
     """Median of the current regime's envelope (metric unit)."""
     hours_needed: float | None = None
     """For "inconclusive": about how many more hours of data would decide."""
+    observed_change: float | None = None
+    """The regime's fitted change (slope × duration, summed over runs between restarts; metric unit)."""
+    min_change: float | None = None
+    """The observed change a leak verdict needs (metric_specs ``min_change_*``; metric unit)."""
     regime_start: float | None = None
     segments: tuple[Segment, ...] = ()
     gaps: tuple[tuple[float, float], ...] = ()
@@ -84,6 +91,7 @@ class MetricVerdict:
             "restarts": self.restarts, "reason": self.reason,
             "min_growth_per_hour": _num(self.threshold_per_hour), "level": _num(self.level),
             "hours_needed": _num(self.hours_needed), "regime_start": _num(self.regime_start),
+            "observed_change": _num(self.observed_change), "min_change": _num(self.min_change),
             "samples": self.samples, "gaps": len(self.gaps),
             "segments": [s.to_json() for s in self.segments],
         }
@@ -242,8 +250,19 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     # Growth in % of a zero (or numerically zero) level is undefined: null, and the reason says why.
     growth_pct = 100.0 * s / abs(level) if abs(level) > ZERO_LEVEL_FRACTION * max(threshold, abs(s), 1e-300) else None
 
+    # What the regime actually showed (in the bad direction), and what a leak verdict needs seen:
+    # a short run's allocator step or unfinished warm-up has a steep rate but a small total.
+    observed = s * span_h
+    min_change = max(spec.min_change_pct / 100.0 * abs(level), spec.min_change_abs)
+    too_small = sign * observed < min_change
+
     hours_needed = None
-    if bad_lo > 0 and bad_s >= threshold and settled:
+    if bad_lo > 0 and bad_s >= threshold and settled and too_small:
+        # Growth is real and fast, but too little of it has been seen: never "ok", never a
+        # projection; the hours until the trend would have produced the minimum change.
+        verdict = "inconclusive"
+        hours_needed = max(0.5, min_change / bad_s - span_h)
+    elif bad_lo > 0 and bad_s >= threshold and settled:
         verdict = "leak"
     elif bad_hi < threshold or bad_hi <= 0:  # growth that matters (or any growth at all) ruled out
         verdict = "ok"
@@ -268,14 +287,17 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
         hours_to_limit = 0.0 if gap <= 0 else gap / bad_s
     t0 = cur.segment.start_s
     regime_start = t0 + 3600.0 * float(cur.t_h[cur.regime_idx])
-    reason = _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h,
-                     float(cur.t_h[cur.regime_idx]), settled, pooled_note, projected, hours_to_limit,
-                     limit, hours_needed, level)
+    if verdict == "inconclusive" and too_small and bad_lo > 0 and bad_s >= threshold and settled:
+        reason = _too_little_reason(metric, spec, observed, min_change, level, span_h, pooled_note, hours_needed)
+    else:
+        reason = _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h,
+                         float(cur.t_h[cur.regime_idx]), settled, pooled_note, projected, hours_to_limit,
+                         limit, hours_needed, level)
     return MetricVerdict(
         verdict=verdict, slope_per_hour=s, slope_interval_per_hour=(lo, hi),
         growth_pct_per_hour=growth_pct, projected_7d=projected, projected_interval_7d=(p_lo, p_hi),
         hours_to_limit=hours_to_limit, reason=reason, threshold_per_hour=threshold, level=level,
-        hours_needed=hours_needed, regime_start=regime_start,
+        hours_needed=hours_needed, regime_start=regime_start, observed_change=observed, min_change=min_change,
         trend_t=np.array([regime_start, t0 + 3600.0 * now_h]),
         trend_y=np.array([fit.level_at(cur.t_h[cur.regime_idx]), level_now]), **common)
 
@@ -308,8 +330,8 @@ def _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h, r
         rate += "; its level is 0, so growth in %/h is undefined)"
     else:
         rate += ")"
-    since = (f"over the last {regime_h:.1f} h (after the first {regime_from_h:.1f} h of warm-up or a level shift)"
-             if regime_from_h > 0.05 * max(regime_h, 1e-9) else f"over {regime_h:.1f} h")
+    since = (f"over the last {_duration(regime_h)} (after the first {_duration(regime_from_h)} of warm-up or a "
+             "level shift)" if regime_from_h > 0.05 * max(regime_h, 1e-9) else f"over {_duration(regime_h)}")
     sign = spec.direction
     if verdict == "leak":
         grows = "grows" if memory_like else ("falls" if sign < 0 else "drifts up")
@@ -334,6 +356,35 @@ def _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h, r
                 f"no single trend yet, about {_more_hours(hours_needed)} at a steady load would tell.")
     return (f"{metric} cannot be judged yet: {rate} {since}{pooled_note} includes both no growth and "
             f"the {fv(threshold)}/h threshold; about {_more_hours(hours_needed)} of samples would decide.")
+
+
+_SETTLING = {"memory": "warm-up or allocator steps", "count": "a pool or warm-up opening a few more",
+             "cpu": "warm-up or load settling", "latency": "queues and caches settling",
+             "throughput": "load settling", "rate": "a burst of errors"}
+
+
+def _too_little_reason(metric, spec, observed, min_change, level, span_h, pooled_note, hours_needed) -> str:
+    """Why a fast but small observed change is "inconclusive": what was seen, what is needed, how long."""
+    def fv(x):  # a change of a percentage is in points, not in % of itself
+        if spec.unit in ("percent", "ratio"):
+            return f"{format_sig(100 * x if spec.unit == 'ratio' else x)} points"
+        return format_value(x, spec.unit)
+
+    moved = "rose" if observed >= 0 else "fell"
+    pct = f" ({format_sig(100 * abs(observed) / abs(level))} % of its level)" if abs(level) > 0 else ""
+    what = _SETTLING.get(spec.kind, "warm-up")
+    return (f"{metric} {moved} {fv(abs(observed))}{pct} in {_duration(span_h)}{pooled_note}: too little to "
+            f"tell a leak from {what} (a leak verdict needs {fv(min_change)} of observed change); "
+            f"about {_more_hours(hours_needed)} of samples would decide.")
+
+
+def _duration(hours: float) -> str:
+    """A stretch of time for a sentence: "40 s", "4 min", "1.5 h", "24 h", "96 h (4 days)"."""
+    if hours * 60 < 1.5:
+        return f"{max(1, round(hours * 3600))} s"
+    if hours * 60 < 59.5:
+        return f"{round(hours * 60)} min"
+    return format_hours(hours)
 
 
 def _more_hours(hours: float) -> str:
