@@ -37,10 +37,15 @@ demo::cleanup() {
 trap demo::cleanup EXIT
 trap 'exit 130' INT TERM
 
-demo::soak() {  # demo::soak KIND → runs/demo-<stamp>-KIND, its log beside it
+demo::soak() {  # demo::soak KIND DIR → the run in DIR, its log (progress every 20 s) in DIR.log
   local kind="$1" dir="$2"
-  .venv/bin/llmsoak run --profile "profiles/demo-$kind.yaml" --out "$dir" --quiet \
-    --progress-interval 30s "${extra[@]}" >"$dir.log" 2>&1
+  # exec: the background job is llmsoak itself, so $! is its pid and cleanup signals reach it
+  exec .venv/bin/llmsoak run --profile "profiles/demo-$kind.yaml" --out "$dir" \
+    --progress-interval 20s "${extra[@]}" >"$dir.log" 2>&1
+}
+
+demo::follow() {  # demo::follow LABEL LOG PID: show the soak's log on the terminal until PID ends
+  tail --pid="$3" -n +1 -F "$2" 2>/dev/null | sed -u "s/^/[$1] /" &
 }
 
 demo::verdict_line() {  # demo::verdict_line LABEL RUN_DIR EXIT_CODE
@@ -70,21 +75,24 @@ mkdir -p "$DEMO_RUNS"
 stamp=$(date +%Y%m%d-%H%M%S)
 healthy="$DEMO_RUNS/demo-$stamp-healthy"
 leaky="$DEMO_RUNS/demo-$stamp-leak"
-echo "demo: soaking the reference target twice (healthy and leaking), all four patterns;" \
-     "progress in $healthy.log and $leaky.log" >&2
+echo "demo: soaking the reference target twice (healthy and leaking), all four patterns, 4 minutes;" \
+     "logs in $healthy.log and $leaky.log" >&2
 
 codes=()
 if (( sequential )); then
-  demo::soak healthy "$healthy" && codes+=(0) || codes+=($?)
-  demo::soak leak "$leaky" && codes+=(0) || codes+=($?)
+  demo::soak healthy "$healthy" & demo_pids=($!); demo::follow healthy "$healthy.log" $!
+  wait "${demo_pids[0]}" && codes+=(0) || codes+=($?)
+  demo::soak leak "$leaky" & demo_pids=($!); demo::follow "leak   " "$leaky.log" $!
+  wait "${demo_pids[0]}" && codes+=(0) || codes+=($?)
 else
-  demo::soak healthy "$healthy" & demo_pids+=($!)
-  demo::soak leak "$leaky" & demo_pids+=($!)
+  demo::soak healthy "$healthy" & demo_pids+=($!); demo::follow healthy "$healthy.log" $!
+  demo::soak leak "$leaky" & demo_pids+=($!); demo::follow "leak   " "$leaky.log" $!
   for pid in "${demo_pids[@]}"; do
     wait "$pid" && codes+=(0) || codes+=($?)
   done
-  demo_pids=()
 fi
+demo_pids=()
+sleep 1  # let the log followers print the last lines
 
 echo
 echo "demo finished in $(( (SECONDS - start_s) / 60 ))m$(( (SECONDS - start_s) % 60 ))s"

@@ -48,7 +48,8 @@ def summary_line(verdict: dict | None) -> str:
     parts = [str(verdict.get("verdict"))]
     if slope is not None:
         parts.append(f"{'+' if slope >= 0 else '-'}{format_bytes(abs(slope))}/h")
-    if rss.get("projected_7d") is not None:
+    # A projection is a finding only for a leak (the analysis greys it out otherwise).
+    if rss.get("verdict") == "leak" and rss.get("projected_7d") is not None:
         parts.append(f"7-day projection {format_bytes(rss['projected_7d'])}")
     return ", ".join(parts)
 

@@ -40,7 +40,8 @@ def format_status(snap: dict) -> str:
         f"failures {num('fail_per_s', '.1f')}/s, {num('failures_total', '.0f', '0')} of "
         f"{num('requests_total', '.0f', '0')} requests",
         f"memory now: {format_bytes(snap.get('memory_now_bytes'))} (target RSS)",
-        f"trend:      slope {slope_text}, 7-day projection {format_bytes(snap.get('projected_7d'))}, "
+        f"trend:      slope {slope_text}, 7-day projection {format_bytes(snap.get('projected_7d'))}"
+        f"{'' if snap.get('verdict') in ('leak', 'ok', None) else ' (not a trend yet)'}, "
         f"interim verdict {snap.get('verdict') or '-'}"
         + (f" (checkpoint {format_duration(time.time() - cp_at)} ago)" if cp_at else ""),
     ]
