@@ -74,6 +74,7 @@ def _cell_texts(driver) -> list[str]:
 
 def test_start_from_the_form_and_watch_the_soak_page(tmp_path, start_stub, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     # GIVEN a leaking reference target, a sampler on it, and Locust's web UI with llmsoak
     stub = start_stub("--ttft-ms", "40", "--itl-ms", "3", "--output-tokens", "48", "--leak-kb-per-request", "256")
@@ -91,7 +92,20 @@ def test_start_from_the_form_and_watch_the_soak_page(tmp_path, start_stub, brows
         rate.clear()
         rate.send_keys("4")
         assert browser.find_elements(By.NAME, "samplerUrl"), "--sampler-url is not in the start form"
+        # and names another profile in Locust's Profile field (Advanced options)
+        form_profile = tmp_path / "form" / "webui-profile.yaml"
+        form_profile.parent.mkdir()
+        form_profile.write_text(profile.read_text().replace("name: webui-test", "name: webui-form"))
+        next(e for e in browser.find_elements(By.XPATH, "//*[normalize-space(text())='Advanced options']")
+             if e.is_displayed()).click()
+        field = wait_until(lambda: next((e for e in browser.find_elements(By.NAME, "profile") if e.is_displayed()),
+                                        None), timeout=10, what="the Profile field")
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(str(form_profile))
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        # THEN the users run it: the Soak page's state names it
+        wait_until(lambda: Client(ui.url).json("/llmsoak/api/state")["profile"]["name"] == "webui-form",
+                   timeout=20, interval=0.5, what="the form's profile in use")
 
         # THEN the LLM tab fills with non-zero numbers for the pattern and for all
         _click_tab(browser, "LLM")

@@ -82,11 +82,20 @@ def test_web_login_guards_every_llmsoak_route(tmp_path, start_stub):
                 assert "/login" in headers["Location"]
         # and Locust's own stats (where the tab rows ride) are guarded the same way
         assert anonymous.request("/stats/requests")[0] in (302, 401)
+        # and the start form's profile check reads nothing for it (no file probing, no test)
+        missing = str(tmp_path / "no-such-profile.yaml")
+        status, _headers, body = anonymous.request("/swarm", {"user_count": 1, "spawn_rate": 1,
+                                                              "host": stub.url, "profile": missing})
+        assert status in (302, 401) and b"no-such-profile" not in body
+        assert "no-such-profile" not in "\n".join(ui.lines)
         # WHEN it logs in THEN the same routes answer
         user = Client(ui.url)
         assert user.request("/test-login")[0] == 200
         assert user.json("/llmsoak/api/state")["schema"] == 1
         assert user.request("/llmsoak/")[0] == 200
+        status, _headers, body = user.request("/swarm", {"user_count": 1, "spawn_rate": 1, "host": stub.url,
+                                                         "profile": missing})
+        assert status == 200 and json.loads(body)["success"] is False and b"cannot read profile" in body
     finally:
         ui.stop()
 
