@@ -125,9 +125,6 @@ class PromptsConfig:
     path: Path | None = None
     """Prompt file, resolved relative to the profile's directory."""
     system_prompt: str | None = None
-    seed: int | None = None
-    """Seed of every simulated user's random generator (llmsoak.locust.users reads this one);
-    ``None`` = unseeded. See docs/profiles.md for how far it makes a run reproducible."""
 
 
 @dataclass(frozen=True)
@@ -208,8 +205,8 @@ class RunConfig:
     events_path: Path | None = None
     """events.csv for shape events when ``LLMSOAK_EVENTS`` is not set (relative to the profile)."""
     seed: int | None = None
-    """Validated and kept in the resolved profile, but read by nothing yet (users are seeded by
-    ``PromptsConfig.seed``)."""
+    """Seed of every simulated user's random generator (think times, turns, lengths, prompt
+    choice); ``None`` = unseeded. See docs/profiles.md ("Seeds") for how far it reproduces a run."""
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,7 @@ def _parse_patterns(raw: object) -> tuple[PatternSpec, ...]:
 
 
 def _parse_prompts(raw: object, base_dir: Path) -> PromptsConfig:
-    s = _Section(raw, "prompts", ("source", "path", "system_prompt", "seed"))
+    s = _Section(raw, "prompts", ("source", "path", "system_prompt"))
     source = s.string("source", "builtin", PROMPT_SOURCES)
     path = None
     if source != "builtin":
@@ -197,8 +197,7 @@ def _parse_prompts(raw: object, base_dir: Path) -> PromptsConfig:
             raise _Fail("prompts.path", f"no such file: {path}")
     elif s.has("path"):
         raise _Fail("prompts.path", "only used with source: jsonl or sharegpt")
-    return PromptsConfig(source=source, path=path, system_prompt=s.string("system_prompt"),
-                         seed=s.number("seed", None, integer=True))
+    return PromptsConfig(source=source, path=path, system_prompt=s.string("system_prompt"))
 
 
 def _parse_load(raw: object) -> LoadConfig:
