@@ -193,3 +193,76 @@ def test_report_numbers_have_three_significant_digits(tmp_path):
     assert re.fullmatch(r"\+\d\.\d{2}", cells["growth"][0]) or re.fullmatch(r"\+\d{2}\.\d", cells["growth"][0])
     assert cells["projected"] == (format_bytes_sig(rss["projected_7d"]), False)
     assert cells["hours_to_limit"][0].endswith(" h") or "days" in cells["hours_to_limit"][0]
+
+
+# ---------------------------------------------------------------- short runs: observed growth
+def _demo_generator_rss(seed=0, leak_bytes_per_h=0.0, level=56 * MIB):
+    """4 minutes at 0.5 s like the demo's Locust process: 21 MiB at the first sample, then a flat
+    level with four 128 KiB allocator steps (0.5 MiB), and a shutdown spike on the last sample."""
+    t = np.arange(0, 240.5, 0.5)
+    rng = np.random.default_rng(seed)
+    steps = (t[:, None] > np.array([20.0, 70.0, 130.0, 170.0])[None, :]).sum(axis=1) * 128 * 1024
+    rss = level + steps + leak_bytes_per_h * t / 3600 + rng.integers(0, 3, len(t)) * 4096.0
+    rss[0] = 21 * MIB
+    rss[-1] += 7 * MIB
+    return t, rss
+
+
+def test_short_run_small_rise_is_inconclusive_not_a_leak():
+    # GIVEN the demo's load generator: +0.5 MiB (0.9 %) on 56 MiB in 4 minutes, ~7 MiB/h
+    t, rss = _demo_generator_rss()
+    v = _no_numpy_warnings(lambda: analyze_metric(_frame(t, rss_bytes=rss)))
+    # THEN the rate is significant, but too little growth was seen to call it a leak (nor "ok")
+    assert v.slope_interval_per_hour[0] > 0 and v.slope_per_hour > v.threshold_per_hour
+    assert v.verdict == "inconclusive", v.reason
+    assert v.observed_change < v.min_change == MIB
+    # AND the reason says what rose, in how long, what is needed and how long to run on
+    assert v.reason.startswith("rss_bytes rose ") and " in 4 min: too little to tell a leak from warm-up" in v.reason
+    assert "needs 1 MiB of observed change" in v.reason and "about 1 more hour" in v.reason
+    assert v.hours_needed >= 0.5 and "7 days" not in v.reason
+    json_ = v.to_json()
+    assert json_["observed_change"] == pytest.approx(v.observed_change) and json_["min_change"] == MIB
+
+
+def test_short_run_large_leak_is_still_a_leak():
+    # GIVEN the demo's leaky stub: 40 KiB kept per request at ~13 requests/s (1.8 GiB/h) on 24 MiB
+    t, rss = _demo_generator_rss(leak_bytes_per_h=40 * 1024 * 13 * 3600, level=24 * MIB)
+    v = analyze_metric(_frame(t, rss_bytes=rss))
+    # THEN four minutes suffice: over 100 MiB was observed
+    assert v.verdict == "leak", v.reason
+    assert v.observed_change > 100 * MIB and v.slope_per_hour == pytest.approx(1.79 * 2**30, rel=0.05)
+
+
+def test_hours_needed_is_when_the_trend_would_have_shown_the_minimum_change():
+    # GIVEN 30 minutes of a clean 1 %/h rise on 1 GiB (0.5 % seen; a leak verdict needs 1.5 %)
+    t = np.arange(0, 1800, 1.0)
+    v = analyze_metric(_frame(t, rss_bytes=2**30 * (1 + 0.01 * t / 3600)))
+    # THEN it is inconclusive and about 1.5 h - 0.5 h = 1 more hour would decide
+    assert v.verdict == "inconclusive" and v.hours_needed == pytest.approx(1.0, rel=0.05)
+    # AND two hours of the same line are a leak
+    t = np.arange(0, 2 * 3600, 2.0)
+    assert analyze_metric(_frame(t, rss_bytes=2**30 * (1 + 0.01 * t / 3600))).verdict == "leak"
+
+
+def test_leading_descriptor_ramp_is_cut_as_warm_up_in_a_short_run():
+    # GIVEN connections 7 -> 15 over the first 5 s, then flat for 4 minutes (0.5-s samples)
+    t = np.arange(0, 240, 0.5)
+    fds = np.where(t < 5, np.round(7 + 8 * t / 5), 15.0)
+    v = analyze_metric(_frame(t, num_fds=fds), "num_fds")
+    # THEN the ramp is not part of the trended regime and the verdict is ok
+    assert v.regime_start >= T0 + 4.0
+    assert v.verdict == "ok" and "is flat" in v.reason
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cpu_drifting_a_point_in_a_short_run_is_not_a_leak(seed):
+    # GIVEN CPU at ~8 % in psutil's 2-point steps, drifting up 1 point over 4 minutes
+    t = np.arange(0, 240, 0.5)
+    rng = np.random.default_rng(seed)
+    cpu = np.round((8 + rng.normal(0, 2, len(t)) + t / 240) / 2) * 2
+    v = analyze_metric(_frame(t, cpu_percent=cpu), "cpu_percent")
+    # THEN it is not a leak: a leak verdict needs at least 2 points of observed change
+    assert v.verdict != "leak", v.reason
+    assert v.min_change == 2.0
+    if "too little" in v.reason:
+        assert re.search(r"rose [0-9.]+ points? \(", v.reason) and "needs 2 points of observed change" in v.reason

@@ -187,3 +187,24 @@ def test_overall_verdict_precedence():
     assert overall_verdict([mv("ok"), mv("inconclusive")]) == "inconclusive"
     assert overall_verdict([mv("ok"), mv("ok")]) == "ok"
     assert overall_verdict([]) == "inconclusive"
+
+
+def test_leading_ramp_end_cuts_a_warm_up_ramp_but_not_a_linear_leak():
+    from llmsoak.analysis.regime import leading_ramp_end
+
+    # GIVEN 400 windows: a ramp over the first 2 % then flat with rare +1 blips (a count)
+    t_h = np.linspace(0, 4 / 60, 400)
+    rng = np.random.default_rng(0)
+    ramp = np.where(np.arange(400) < 8, np.round(7 + np.arange(400)), 15.0)
+    ramp += rng.uniform(size=400) < 0.02
+    # THEN the regime may not start before the ramp's end
+    assert 8 <= leading_ramp_end(t_h, ramp) <= 12
+    # GIVEN a plain linear leak in AR(1) noise over 48 h, reduced to a lower envelope (plateaus of a
+    # rolling minimum) from which a small daily harmonic was removed: the plateaus' residuals are
+    # then tiny but not 0, so their median deviation understates the noise ~20-fold
+    for seed in range(10):
+        t_h = np.linspace(0, 48, 400)
+        y = 2e9 + 7e6 * t_h + ar1(400, 0.5, 3e6, np.random.default_rng(seed))
+        env = rolling_min_centered(y, 5, full_edges=True) + 1e5 * np.sin(2 * np.pi * t_h / 24)
+        # THEN nothing is cut (with the median deviation as yardstick 9 of these 10 were "ramps")
+        assert leading_ramp_end(t_h, env) == 0, seed

@@ -44,12 +44,17 @@ class Regime:
     """Best two-piece improvement over one line, in noise variances (lower = straighter)."""
 
 
-def noise_scale(y: np.ndarray) -> tuple[float, float]:
-    """(sigma, AR(1) variance factor) of ``y`` around its centered rolling median."""
+def noise_scale(y: np.ndarray, robust: bool = True) -> tuple[float, float]:
+    """(sigma, AR(1) variance factor) of ``y`` around its centered rolling median.
+
+    ``robust``: sigma from the median absolute deviation (the standard deviation when that is 0);
+    otherwise the standard deviation, which is larger on a lower envelope, where a rolling minimum
+    leaves plateaus and so many residuals of exactly 0 that the median deviation understates the noise.
+    """
     n = len(y)
     k = max(5, (n // 20) | 1)
     r = y - rolling_median_centered(y, k)
-    sigma = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+    sigma = 1.4826 * float(np.median(np.abs(r - np.median(r)))) if robust else 0.0
     if sigma <= 0:
         sigma = float(np.std(r))
     rho = lag1_autocorr(r)
@@ -90,7 +95,8 @@ def leading_ramp_end(t_h: np.ndarray, y: np.ndarray) -> int:
     """Index just after a warm-up ramp or shift in the first LEADING_RAMP_FRACTION of the series (0: none).
 
     The split point k maximises the gain of two separate lines ([:k] and [k:]) over one; it counts
-    when that gain exceeds SETTLED_THRESHOLD noise variances of ``y[k:]`` (the part after it).
+    when that gain exceeds SETTLED_THRESHOLD noise variances of ``y[k:]`` (the part after it),
+    measured by the standard deviation: cutting is the exception, so the larger yardstick.
     """
     n = len(t_h)
     if n < 2 * MIN_SUFFIX_POINTS:
@@ -104,7 +110,7 @@ def leading_ramp_end(t_h: np.ndarray, y: np.ndarray) -> int:
     gain, k = max(gains)
     if gain <= 0:
         return 0
-    sigma, inflation = noise_scale(y[k:])
+    sigma, inflation = noise_scale(y[k:], robust=False)
     noise_var = sigma * sigma * inflation
     return k if noise_var <= 0 or gain / noise_var > SETTLED_THRESHOLD else 0
 

@@ -367,7 +367,8 @@ def _too_little_reason(metric, spec, observed, min_change, level, span_h, pooled
     """Why a fast but small observed change is "inconclusive": what was seen, what is needed, how long."""
     def fv(x):  # a change of a percentage is in points, not in % of itself
         if spec.unit in ("percent", "ratio"):
-            return f"{format_sig(100 * x if spec.unit == 'ratio' else x)} points"
+            text = format_sig(100 * x if spec.unit == "ratio" else x)
+            return f"{text} {'point' if text == '1' else 'points'}"
         return format_value(x, spec.unit)
 
     moved = "rose" if observed >= 0 else "fell"
