@@ -97,7 +97,7 @@ def test_changes_are_logged_as_thinned_shape_events(tmp_path: Path, caplog) -> N
             at(t)
     logged = [e["detail"] for e in read_events(events)]
     assert all(e["kind"] == "shape" for e in read_events(events))
-    assert logged[0].startswith("ramp: 0 users") and logged[-1].startswith("ramp: end (run.duration")
+    assert logged[0].startswith("ramp: 0 users") and logged[-1].startswith("ramp: end (run time reached")
     assert any("1000 users" in d and "holding" in d for d in logged)
     assert 10 <= len(logged) <= 80  # 1000 one-user changes thinned to ≥10 % moves / once a minute
     assert any("shape ramp:" in r.getMessage() for r in caplog.records)

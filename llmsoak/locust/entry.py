@@ -118,8 +118,15 @@ def load_profile_from_argv(argv: list[str] | None = None) -> tuple[object | None
 
         shape = shape_from_profile(profile)
         if shape is not None:
+            # Headless: -t (and -u/-r for a constant shape) reach the shape instead of being ignored.
+            shape.use_common_options = _headless(argv)
             classes[shape.__name__] = shape
     return profile, classes
+
+
+def _headless(argv: list[str]) -> bool:
+    """Whether Locust runs headless (``--headless`` or ``LOCUST_HEADLESS``); read before Locust parses."""
+    return "--headless" in argv or os.environ.get("LOCUST_HEADLESS", "").lower() in ("1", "true", "yes")
 
 
 _startup: list[PreparedProfile | None] = [None]
@@ -313,6 +320,11 @@ def init_environment(environment, profile, user_classes: dict | None = None) -> 
 
     patterns = [spec.name for spec in profile.patterns] if profile is not None else []
     register(environment, patterns)
+    from llmsoak.locust.shapes import ProfileShape
+
+    shape = environment.shape_class
+    if isinstance(shape, ProfileShape) and shape.use_common_options and environment.parsed_options:
+        shape.capture_common_options(environment.parsed_options)
     startup = _startup[0]
     if startup is None or user_classes is None or environment.runner is None:
         return

@@ -9,6 +9,11 @@ events.csv as kind ``shape`` when an events path is known: env ``LLMSOAK_EVENTS`
 profile's ``run.events_path``. Events are thinned (stage changes, ≥10 % moves, or once a
 minute) so a week-long diurnal run writes a bounded number of lines.
 
+Headless runs honour Locust's common options (``use_common_options``): ``-t/--run-time`` ends any
+shape (the earlier of it and ``run.duration``), and ``-u``/``-r`` replace ``load.users`` and
+``load.spawn_rate`` of the constant shape; other shapes set the user count themselves and say
+so when ``-u``/``-r`` are given. In the web UI the shape runs as the profile says.
+
 Use from a locustfile or plugin, in an ``init`` listener::
 
     install_shape(environment, profile)     # no-op for shape: none
@@ -47,9 +52,31 @@ class ProfileShape(LoadTestShape):
     min_event_interval_s: float = 60.0
     """Wall seconds between two thinned events within one stage."""
 
+    explicit_users: int | None = None
+    """``-u`` from Locust's command line, captured at init (before Locust's headless default of 1)."""
+    explicit_spawn_rate: float | None = None
+    """``-r`` from Locust's command line, captured at init."""
+
     def __init__(self) -> None:
         super().__init__()
         self._reset_log()
+
+    def capture_common_options(self, options) -> None:
+        """Remember ``-u``/``-r`` as given (call from an ``init`` listener, headless only)."""
+        self.explicit_users = getattr(options, "num_users", None)
+        self.explicit_spawn_rate = getattr(options, "spawn_rate", None)
+        if (self.explicit_users or self.explicit_spawn_rate) and not isinstance(self, ConstantShape):
+            logger.warning("the %s shape sets the user count itself: -u/--users and -r/--spawn-rate are "
+                           "ignored (-t/--run-time still ends the run)", self.load.shape)
+
+    def wall_limit_s(self) -> float | None:
+        """Wall seconds after which the shape ends: run.duration, or ``-t`` when that is earlier."""
+        run_time = None
+        if self.use_common_options:
+            environment = getattr(getattr(self, "runner", None), "environment", None)
+            run_time = getattr(getattr(environment, "parsed_options", None), "run_time", None)
+        limits = [limit for limit in (self.run_duration_s, run_time) if limit]
+        return min(limits) if limits else None
 
     def _reset_log(self) -> None:
         self._logged_users: int | None = None
@@ -74,8 +101,9 @@ class ProfileShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         wall_s = self.get_run_time()
-        if self.run_duration_s is not None and wall_s >= self.run_duration_s:
-            self._end(f"run.duration reached after {wall_s:.0f} s")
+        limit_s = self.wall_limit_s()
+        if limit_s is not None and wall_s >= limit_s:
+            self._end(f"run time reached after {wall_s:.0f} s")
             return None
         step = self.target(wall_s * self.time_scale)
         if step is None:
@@ -117,7 +145,8 @@ class ConstantShape(ProfileShape):
     abstract = True
 
     def target(self, t_s: float) -> tuple[int, float, str]:
-        return self.load.users, self.load.spawn_rate, "constant"
+        users = self.explicit_users or self.load.users
+        return users, self.explicit_spawn_rate or self.load.spawn_rate, "constant"
 
 
 class RampShape(ProfileShape):
