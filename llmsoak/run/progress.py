@@ -23,7 +23,8 @@ def progress_line(snap: dict) -> str:
              f"memory {format_bytes(snap.get('memory_now_bytes'))}"]
     if snap.get("slope_per_hour") is not None:
         slope = snap["slope_per_hour"]
-        parts.append(f"slope {'+' if slope >= 0 else '-'}{format_bytes(abs(slope))}/h")
+        sign = "" if abs(slope) < 1 else ("+" if slope > 0 else "-")  # no "-0 B/h"
+        parts.append(f"slope {sign}{format_bytes(abs(slope))}/h")
     return "  ".join(parts)
 
 
