@@ -256,8 +256,19 @@ class OpenAIChat(Flavour):
     path = "/v1/chat/completions"
     stream_format = "sse"
 
+    def prompt_fields(self, messages) -> dict:
+        """The request's prompt part: chat sends the messages (completions overrides)."""
+        return {"messages": messages}
+
+    def choice_text(self, choice: dict, streamed: bool):
+        """The text of one ``choices[i]`` entry (a stream delta, or the whole message)."""
+        if streamed:
+            delta = choice.get("delta") or {}
+            return delta.get("content") or delta.get("reasoning_content")
+        return (choice.get("message") or {}).get("content")
+
     def body(self, messages, session_id):
-        body = {"model": self.model, "messages": messages, "stream": self.stream}
+        body = {"model": self.model, **self.prompt_fields(messages), "stream": self.stream}
         if self.max_tokens:
             body["max_tokens"] = self.max_tokens
         if self.stream:
@@ -270,8 +281,7 @@ class OpenAIChat(Flavour):
             raise ValueError("event is not a JSON object")
         choices = obj.get("choices")
         if choices:
-            delta = choices[0].get("delta") or {}
-            return delta.get("content") or delta.get("reasoning_content")
+            return self.choice_text(choices[0], True)
         if "usage" in obj:
             _openai_usage(obj, result)
         return None
@@ -280,37 +290,18 @@ class OpenAIChat(Flavour):
         _openai_usage(obj, result)
         result.finished = True
         choices = obj.get("choices") or [{}]
-        return (choices[0].get("message") or {}).get("content")
+        return self.choice_text(choices[0], False)
 
 
 class OpenAICompletions(OpenAIChat):
     name = "openai-completions"
     path = "/v1/completions"
 
-    def body(self, messages, session_id):
-        body = {"model": self.model, "prompt": _render_prompt(messages), "stream": self.stream}
-        if self.max_tokens:
-            body["max_tokens"] = self.max_tokens
-        if self.stream:
-            body["stream_options"] = {"include_usage": True}
-        body.update(self.options)
-        return body
+    def prompt_fields(self, messages) -> dict:
+        return {"prompt": _render_prompt(messages)}
 
-    def decode_event(self, obj, result):
-        if obj.__class__ is not dict:
-            raise ValueError("event is not a JSON object")
-        choices = obj.get("choices")
-        if choices:
-            return choices[0].get("text")
-        if "usage" in obj:
-            _openai_usage(obj, result)
-        return None
-
-    def decode_body(self, obj, result):
-        _openai_usage(obj, result)
-        result.finished = True
-        choices = obj.get("choices") or [{}]
-        return choices[0].get("text")
+    def choice_text(self, choice: dict, streamed: bool):
+        return choice.get("text")
 
 
 def _ollama_done(obj: dict, result: RequestResult) -> None:
