@@ -238,10 +238,19 @@ padding:0 1em;color:#212121;line-height:1.45}
 table{border-collapse:collapse;width:100%;margin:.6em 0 1.4em;font-size:.92em}
 th,td{border:1px solid #ddd;padding:.35em .55em;text-align:left;vertical-align:top}
 th{background:#f5f5f5} td.num{text-align:right;white-space:nowrap} td.muted{color:#9e9e9e}
+tr.reason td{border-top:none;color:#555;font-size:.92em;padding:.1em .55em .6em 1.6em}
+tr.figures td{border-bottom:none}
 .v{font-weight:600;text-transform:uppercase}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0 1.2em}
 code{background:#f5f5f5;padding:0 .25em;border-radius:3px}
 """
+
+
+def _chart_html(name: str, path: Path) -> str:
+    """One chart as a heading and an embedded PNG (the report stays a single file)."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    title = html.escape(CHART_TITLES.get(name, name))
+    return f"<h2>{title}</h2><img alt='{title} chart' src='data:image/png;base64,{data}'>"
 
 
 def render_html(verdict: dict, chart_files: dict[str, Path]) -> str:
@@ -259,18 +268,26 @@ def render_html(verdict: dict, chart_files: dict[str, Path]) -> str:
     if w.get("duration_h") is not None:
         parts[-1] += f", {w['duration_h']:.2f} hours, {w.get('samples')} samples"
     parts[-1] += f". Decided by: {e(', '.join(verdict.get('decided_by') or []) or 'nothing')}.</p>"
+    # The picture people came for first (the memory curve), then the table, then the other charts.
+    chart_items = list(chart_files.items())
+    chart_items.sort(key=lambda item: item[0] != "memory")
+    for name, path in chart_items[:1]:
+        parts.append(_chart_html(name, path))
     parts.append("<h2>Verdict per metric</h2><table><tr><th>group</th><th>metric</th><th>verdict</th>"
                  "<th>slope</th><th>95% interval</th><th>growth %/h</th><th>after 7 days</th>"
-                 "<th>7-day interval</th><th>hours to limit</th><th>restarts</th><th>reason</th></tr>")
+                 "<th>7-day interval</th><th>hours to limit</th><th>restarts</th></tr>")
     for group, metric, mv in metric_rows(verdict):
         c = charts.VERDICT_COLOURS.get(mv.get("verdict"), "#555")
         cells = figure_cells(mv)
         figures = "".join(f"<td class='num{' muted' if cells[k][1] else ''}'>{e(cells[k][0])}</td>"
                           for k in ("slope", "interval", "growth", "projected", "projected_interval", "hours_to_limit"))
         parts.append(
-            f"<tr><td>{e(group)}</td><td>{e(metric)}</td><td class='v' style='color:{c}'>{e(str(mv.get('verdict')))}</td>"
+            f"<tr class='figures'><td>{e(group)}</td><td>{e(metric)}</td>"
+            f"<td class='v' style='color:{c}'>{e(str(mv.get('verdict')))}</td>"
             + figures
-            + f"<td class='num'>{e(str(mv.get('restarts', '–')))}</td><td>{e(str(mv.get('reason', '')))}</td></tr>")
+            + f"<td class='num'>{e(str(mv.get('restarts', '–')))}</td></tr>"
+            # the reason on a full-width line of its own, so the figures stay on one line
+            + f"<tr class='reason'><td colspan='10'>{e(str(mv.get('reason', '')))}</td></tr>")
     parts.append("</table>")
     load = verdict.get("load")
     if load:
@@ -284,10 +301,8 @@ def render_html(verdict: dict, chart_files: dict[str, Path]) -> str:
                          f"<td class='num'>{e(_fmt(site.get('growth_bytes_per_hour'), 'bytes', True))}</td>"
                          f"<td class='num'>{e(format_bytes_sig(site.get('size_bytes')))}</td></tr>")
         parts.append("</table>")
-    for name, path in chart_files.items():
-        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-        title = CHART_TITLES.get(name, name)
-        parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)} chart' src='data:image/png;base64,{data}'>")
+    for name, path in chart_items[1:]:
+        parts.append(_chart_html(name, path))
     if verdict.get("notes"):
         parts.append("<h2>Notes: repairs and gaps</h2><ul>" +
                      "".join(f"<li>{e(n)}</li>" for n in verdict["notes"]) + "</ul>")
