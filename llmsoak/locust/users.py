@@ -119,6 +119,8 @@ class LLMChatUser(FastHttpUser):
         from llmsoak.locust.plugin import get_llm_state
         self.llm_state = get_llm_state(environment)
         self._started = False
+        self._unreachable_backoff_s = 0.0
+        """Current wait after a request that got no response (see _back_off_if_unreachable)."""
 
     def _sleep(self, seconds: float) -> None:
         """Think/pause: marked WAITING so a graceful stop (``--stop-timeout``) ends the user here
@@ -158,11 +160,22 @@ class LLMChatUser(FastHttpUser):
                 messages.append({"role": "assistant", "content": result.text})
             else:
                 messages.pop()  # the turn failed: the person retypes rather than keeping half a reply
+            self._back_off_if_unreachable(result)
             self._trim_history(messages)
             if self._state == LOCUST_STATE_STOPPING:
                 raise StopUser()
         self.end_session(session_id)
         self._sleep(pattern.session_pause_s.sample(rng))
+
+    def _back_off_if_unreachable(self, result: RequestResult) -> None:
+        """No response at all (refused, reset before headers): wait 0.1 s, doubling to 5 s, before
+        the next try, as a person retrying would. Without it a user with no think time (Stress)
+        spins on a dead or restarting target at thousands of failures a second."""
+        if result.status:  # the target answered (even with an error): back to normal pacing
+            self._unreachable_backoff_s = 0.0
+            return
+        self._unreachable_backoff_s = min(5.0, max(0.1, 2 * self._unreachable_backoff_s))
+        self._sleep(self._unreachable_backoff_s)
 
     def _conversation(self, prompt_tokens: int):
         """The session's user messages: ``.message(turn)`` (0 = opening, about ``prompt_tokens``)."""
