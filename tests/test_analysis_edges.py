@@ -47,7 +47,9 @@ def test_all_zero_series_has_null_growth_and_a_sensible_reason(metric, restart):
     # THEN it is ok, the growth in % of a zero level is null, and no figure reads "nan"
     assert v.verdict == "ok"
     assert v.growth_pct_per_hour is None and v.to_json()["growth_pct_per_hour"] is None
-    assert v.slope_per_hour == 0.0 and v.projected_7d == 0.0
+    assert v.slope_per_hour == 0.0
+    # a utilisation has no 7-day projection (null); every stock projects its flat level
+    assert v.projected_7d == (None if metric == "cpu_percent" else 0.0)
     assert "nan" not in v.reason.lower() and "level is 0" in v.reason
     assert "drifts up" not in v.reason and "grows" not in v.reason
 
@@ -64,16 +66,55 @@ def test_constant_nonzero_series_across_restarts_reads_zero_not_dust():
 
 
 # ---------------------------------------------------------------- 2. physical bounds
-def test_projection_of_a_falling_cpu_is_clamped_at_zero_and_not_called_flat():
+def test_projection_of_a_falling_memory_is_clamped_at_zero_and_not_called_flat():
+    # GIVEN swap falling 80 MB per hour from 500 MB over 6 h (extrapolated: -12.9 GB at 7 days)
+    t = np.arange(0, 6 * 3600, 30.0)
+    rng = np.random.default_rng(0)
+    swap = np.clip(5e8 - 8e7 * t / 3600 + rng.normal(0, 1e7, len(t)), 0, None)
+    v = analyze_metric(_frame(t, swap_bytes=swap), "swap_bytes")
+    # THEN the projection and its interval stop at 0 B, and the reason says it falls
+    assert v.verdict == "ok"
+    assert v.projected_7d == 0.0 and v.projected_interval_7d == (0.0, 0.0)
+    assert v.reason.startswith("swap_bytes falls:") and "7 days" not in v.reason
+
+
+def test_a_falling_cpu_is_called_falling_and_has_no_projection():
     # GIVEN CPU falling 8 points per hour from 50 % over 6 h (extrapolated: -1290 % at 7 days)
     t = np.arange(0, 6 * 3600, 30.0)
     rng = np.random.default_rng(0)
     cpu = np.clip(50 - 8 * t / 3600 + rng.normal(0, 1, len(t)), 0, None)
     v = analyze_metric(_frame(t, cpu_percent=cpu), "cpu_percent")
-    # THEN the projection and its interval stop at 0 %, and the reason says it falls
-    assert v.verdict == "ok"
-    assert v.projected_7d == 0.0 and v.projected_interval_7d == (0.0, 0.0)
-    assert v.reason.startswith("cpu_percent falls:") and "7 days" not in v.reason
+    # THEN it is ok and "falls"; a utilisation has no 7-day projection at all (null in the JSON)
+    assert v.verdict == "ok" and v.reason.startswith("cpu_percent falls:")
+    assert v.projected_7d is None and v.projected_interval_7d is None
+    assert v.to_json()["projected_7d"] is None and v.to_json()["projected_interval_7d"] is None
+
+
+@pytest.mark.parametrize("metric", ["cpu_percent", "gpu_util_percent"])
+def test_a_utilisation_rising_in_a_40_s_run_is_not_a_leak(metric):
+    # GIVEN 40 s of a generator's CPU climbing from 10 % to 18 % (the reviewed run: "leak,
+    # 706 %/h, projected 119000 %"), sampled every 0.5 s with psutil-like 2-point steps
+    t = np.arange(0, 40, 0.5)
+    rng = np.random.default_rng(1)
+    cpu = 2 * np.round((10 + 8 * t / 40 + rng.normal(0, 0.5, len(t))) / 2)
+    # WHEN analysed
+    v = analyze_metric(_frame(t, **{metric: cpu}), metric)
+    # THEN it is inconclusive, asks for 30 min of steady load, and quotes no projection
+    assert v.verdict == "inconclusive"
+    assert "at least 30 min of steady load" in v.reason and "about 30 more minutes" in v.reason
+    assert v.hours_needed == pytest.approx(0.5 - 39.5 / 3600, abs=0.01)
+    assert v.projected_7d is None and "7 days" not in v.reason and "projected" not in v.reason
+
+
+def test_a_utilisation_drifting_for_hours_is_still_a_drift_without_projection():
+    # GIVEN CPU rising steadily 3 points per hour from 20 % over 4 h
+    t = np.arange(0, 4 * 3600, 15.0)
+    rng = np.random.default_rng(2)
+    v = analyze_metric(_frame(t, cpu_percent=20 + 3 * t / 3600 + rng.normal(0, 1, len(t))), "cpu_percent")
+    # THEN it is a drift ("leak" in the JSON) with the rate, but no 7-day figure
+    assert v.verdict == "leak" and 2.4 < v.slope_per_hour < 3.6
+    assert v.reason.startswith("cpu_percent drifts up") and "7 days" not in v.reason
+    assert v.projected_7d is None
 
 
 def test_error_rate_projection_stays_a_fraction():

@@ -39,6 +39,12 @@ class MetricSpec:
     """Smallest observed change, in % of the level, that a leak verdict needs."""
     min_change_abs: float = 0.0
     """Smallest observed change in the metric's unit that a leak verdict needs."""
+    min_trend_hours: float = 0.0
+    """Shortest regime (hours) on which a "leak" (drift) verdict is allowed: CPU and GPU
+    utilisation drift for minutes while the load settles, so a 40-s rise is no trend."""
+    projects: bool = True
+    """False for utilisations (percent of a core or device): a load level, not a stock that
+    accumulates, so a 7-day straight line is meaningless; ``projected_7d`` is then null."""
 
 
 # Observed-change minimums (last two fields), why each:
@@ -47,17 +53,21 @@ class MetricSpec:
 # counts: a connection pool or thread pool opens a few more under a burst;
 # CPU: psutil's cpu_percent over a 0.5-1 s interval moves in steps of 1-2 points;
 # latency and throughput: queues and caches settle by a few % after the load starts.
+# CPU/GPU utilisation: a "leak" (drift) verdict needs >= 30 min of regime (the load settles for
+#   minutes), and no 7-day projection (a load level, not a stock: null in verdict.json).
+CPU_MIN_TREND_HOURS = 0.5
 _MEMORY = MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB, min_change_pct=MEMORY_MIN_CHANGE_PCT,
                      min_change_abs=1 * MIB)
 _COUNT = MetricSpec("count", "median", "count", 0.1, 0.25, min_change_pct=1.0, min_change_abs=3.0)
 _LATENCY = MetricSpec("latency", "median", "ms", 0.2, 0.1, min_change_pct=5.0, min_change_abs=1.0)
+_UTILISATION = MetricSpec("cpu", "median", "percent", 0.5, 0.1, min_change_pct=5.0, min_change_abs=2.0,
+                          min_trend_hours=CPU_MIN_TREND_HOURS, projects=False)
 
 METRICS: dict[str, MetricSpec] = {
     "rss_bytes": _MEMORY, "uss_bytes": _MEMORY, "vms_bytes": _MEMORY, "swap_bytes": _MEMORY,
     "cgroup_memory_bytes": _MEMORY, "gpu_memory_bytes": _MEMORY, "rss_bytes_min": _MEMORY,
     "num_threads": _COUNT, "num_fds": _COUNT, "num_procs": _COUNT,
-    "cpu_percent": MetricSpec("cpu", "median", "percent", 0.5, 0.1, min_change_pct=5.0, min_change_abs=2.0),
-    "gpu_util_percent": MetricSpec("cpu", "median", "percent", 0.5, 0.1, min_change_pct=5.0, min_change_abs=2.0),
+    "cpu_percent": _UTILISATION, "gpu_util_percent": _UTILISATION,
     # error_rate = failures / requests per minute (a fraction): rare events, so the window mean.
     "error_rate": MetricSpec("rate", "mean", "ratio", 0.0, 0.0005, upper_bound=1.0, min_change_abs=0.005),
     "tokens_per_s": MetricSpec("throughput", "median", "tokens/s", 0.2, 0.01, direction=-1, min_change_pct=5.0,

@@ -273,12 +273,23 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
         factor = (half / target) ** (2.0 / 3.0) if half > target else 1.0
         hours_needed = max(0.5, span_h * (factor - 1.0)) if settled else max(0.5, span_h * 0.5)
 
+    # A utilisation (CPU, GPU) drifts for minutes while the load settles: no "leak" (drift)
+    # verdict on a regime shorter than the spec's minimum, whatever its rate.
+    too_brief = (verdict == "leak" or (verdict == "inconclusive" and too_small and bad_lo > 0)) \
+        and span_h < spec.min_trend_hours
+    if too_brief:
+        verdict = "inconclusive"
+        hours_needed = spec.min_trend_hours - span_h
+
     origin_h = _uptime_origin_h(cur.segment)
     dt = origin_h + PROJECTION_HOURS - fit.t_ref_h
     projected = fit.intercept + s * dt
     p_lo, p_hi = sorted((fit.intercept + lo * dt, fit.intercept + hi * dt))
     # A straight line carried 7 days can cross a physical bound (CPU falling to -534 %): clamp.
     projected, p_lo, p_hi = (_clamp(x, spec) for x in (projected, p_lo, p_hi))
+    projected_interval = (p_lo, p_hi)
+    if not spec.projects:  # a utilisation carried 7 days (119000 %) means nothing: null
+        projected, projected_interval = None, None
     now_h = float(cur.t_h[-1])
     level_now = fit.intercept + s * (now_h - fit.t_ref_h)
     hours_to_limit = None
@@ -287,7 +298,9 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
         hours_to_limit = 0.0 if gap <= 0 else gap / bad_s
     t0 = cur.segment.start_s
     regime_start = t0 + 3600.0 * float(cur.t_h[cur.regime_idx])
-    if verdict == "inconclusive" and too_small and bad_lo > 0 and bad_s >= threshold and settled:
+    if too_brief:
+        reason = _too_brief_reason(metric, spec, s, span_h, pooled_note, hours_needed)
+    elif verdict == "inconclusive" and too_small and bad_lo > 0 and bad_s >= threshold and settled:
         reason = _too_little_reason(metric, spec, observed, min_change, level, span_h, pooled_note, hours_needed)
     else:
         reason = _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h,
@@ -295,7 +308,7 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
                          limit, hours_needed, level)
     return MetricVerdict(
         verdict=verdict, slope_per_hour=s, slope_interval_per_hour=(lo, hi),
-        growth_pct_per_hour=growth_pct, projected_7d=projected, projected_interval_7d=(p_lo, p_hi),
+        growth_pct_per_hour=growth_pct, projected_7d=projected, projected_interval_7d=projected_interval,
         hours_to_limit=hours_to_limit, reason=reason, threshold_per_hour=threshold, level=level,
         hours_needed=hours_needed, regime_start=regime_start, observed_change=observed, min_change=min_change,
         trend_t=np.array([regime_start, t0 + 3600.0 * now_h]),
@@ -335,7 +348,9 @@ def _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h, r
     sign = spec.direction
     if verdict == "leak":
         grows = "grows" if memory_like else ("falls" if sign < 0 else "drifts up")
-        text = f"{metric} {grows} {rate} {since}{pooled_note}; after 7 days of uptime it would be {fv(projected)}"
+        text = f"{metric} {grows} {rate} {since}{pooled_note}"
+        if projected is not None:
+            text += f"; after 7 days of uptime it would be {fv(projected)}"
         if hours_to_limit is not None:
             text += f" and it reaches the {fv(limit)} limit in {format_hours(hours_to_limit)}"
         return text + "."
@@ -377,6 +392,23 @@ def _too_little_reason(metric, spec, observed, min_change, level, span_h, pooled
     return (f"{metric} {moved} {fv(abs(observed))}{pct} in {_duration(span_h)}{pooled_note}: too little to "
             f"tell a leak from {what} (a leak verdict needs {fv(min_change)} of observed change); "
             f"about {_more_hours(hours_needed)} of samples would decide.")
+
+
+def _too_brief_reason(metric, spec, s, span_h, pooled_note, hours_needed) -> str:
+    """Why a utilisation rising in a short run is not a drift: load settles over minutes."""
+    moved = "rose" if s >= 0 else "fell"
+    return (f"{metric} {moved} {format_value(abs(s), spec.unit)}/h over {_duration(span_h)}{pooled_note}: "
+            f"a utilisation settles for minutes after the load starts, so a drift verdict needs at least "
+            f"{_duration(spec.min_trend_hours)} of steady load; about {_more_time(hours_needed)} of samples "
+            "would tell.")
+
+
+def _more_time(hours: float) -> str:
+    """ "3 more minutes" under an hour, else "N more hours"."""
+    if hours < 1.0:
+        n = max(1, math.ceil(hours * 60 - 1e-9))
+        return f"{n} more minute" if n == 1 else f"{n} more minutes"
+    return _more_hours(hours)
 
 
 def _duration(hours: float) -> str:
