@@ -24,3 +24,4 @@ if [[ ! -f "$stamp" ]]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
   touch "$stamp"
 fi
+echo "setup: ready (.venv)" >&2

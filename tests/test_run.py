@@ -101,6 +101,25 @@ def test_target_that_does_not_answer_exits_4(tmp_path):
     assert manifest(tmp_path / "run")["status"] == "failed"
 
 
+def test_summary_line_names_the_deciding_metric_and_its_reason():
+    from llmsoak.run.checkpoint import summary_line
+
+    verdict = {"verdict": "inconclusive", "decided_by": ["num_fds"], "metrics": {
+        "rss_bytes": {"verdict": "ok", "slope_per_hour": -0.2, "reason": "rss_bytes is flat."},
+        "num_fds": {"verdict": "inconclusive", "slope_per_hour": 0.5,
+                    "reason": "num_fds has only 5 sample(s)."}}}
+    line = summary_line(verdict)
+    assert line == "inconclusive (decided by num_fds): num_fds has only 5 sample(s).", line
+    verdict["decided_by"], verdict["verdict"] = ["rss_bytes"], "ok"
+    assert summary_line(verdict) == "ok (decided by rss_bytes), 0 B/h: rss_bytes is flat."  # never -0 B/h
+
+
+def test_steps_shape_without_run_duration_runs_for_its_steps():
+    out = subprocess.run([sys.executable, "-m", "llmsoak", "run", "--check", "--profile",
+                          str(REPO / "profiles/stress.yaml")], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0 and "600 s of load" in out.stdout, out.stdout + out.stderr
+
+
 def test_status_of_a_missing_run_dir_is_exit_2(tmp_path):
     code, out = finish(llmsoak("run", "--status", str(tmp_path / "nope")))
     assert code == EXIT_BAD_INPUT and "no such run directory" in out

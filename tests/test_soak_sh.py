@@ -32,6 +32,38 @@ def test_usage_and_unknown_command_exit_2(tmp_path):
     assert missing.returncode == 2 and "no run directory" in missing.stderr
 
 
+def test_help_exits_0_with_the_usage_only(tmp_path):
+    out = soak("--help", env={**os.environ, "SOAK_RUNS": str(tmp_path)})
+    assert out.returncode == 0 and "scripts/soak.sh start PROFILE" in out.stdout
+    assert "set -euo" not in out.stdout and "END OF USAGE" not in out.stdout
+
+
+def test_bad_option_is_caught_before_any_run_dir_and_latest_skips_non_runs(tmp_path):
+    env = {**os.environ, "SOAK_RUNS": str(tmp_path / "runs")}
+    bad = soak("start", str(REPO / "profiles/smoke.yaml"), "--duraton", "5s", env=env)
+    assert bad.returncode == 2 and "llmsoak run: error: unrecognized arguments" in bad.stderr, bad.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    (tmp_path / "runs" / "junk").mkdir(parents=True)  # no run.json: not a run
+    missing = soak("status", env=env)
+    assert missing.returncode == 2 and "no run directory" in missing.stderr, missing.stderr
+
+
+def test_start_against_a_dead_target_fails_with_4_and_every_command_reports_it(tmp_path):
+    """start waits past the start-up checks: exit 4 with the one-line reason; status, stop and
+    report on that run say so with the run's exit code."""
+    env = {**os.environ, "SOAK_RUNS": str(tmp_path / "runs")}
+    profile = write_profile(tmp_path / "dead.yaml", command=False)
+    started = soak("start", str(profile), "--duration", "10s", env=env)
+    assert started.returncode == 4, started.stdout + started.stderr
+    assert "does not answer" in started.stderr and len(started.stderr.strip().splitlines()) == 1
+    status = soak("status", env=env)
+    assert status.returncode == 4 and "status:     failed" in status.stdout
+    assert "verdict None" not in status.stdout and "memory now" not in status.stdout, status.stdout
+    report = soak("report", env=env)
+    assert report.returncode == 4 and "run failed before any load: target" in report.stderr, report.stderr
+    assert soak("stop", env=env).returncode == 4
+
+
 @pytest.mark.slow
 def test_start_status_stop_with_master_and_two_workers(tmp_path):
     env = {**os.environ, "SOAK_RUNS": str(tmp_path / "runs")}

@@ -6,6 +6,7 @@ HELP = "run a soak from a profile: target, samplers, Locust, checkpoints, verdic
 
 EPILOG = """exit codes: 0 SLOs met · 1 an SLO breached or a leak · 2 bad input or profile ·
 3 leak verdict inconclusive while slo.fail_on_leak · 4 target unavailable · 5 I/O error.
+--status: 0 while the run has no result yet, else the exit code the run ended with.
 See docs/soak.md."""
 
 
@@ -32,6 +33,8 @@ def prepare_parser(parser) -> None:
     parser.add_argument("--progress-interval", default="30s", metavar="SPAN",
                         help="seconds between progress log lines when stdout is not a terminal (default 30s)")
     parser.add_argument("--json", action="store_true", help="with --status: print JSON")
+    parser.add_argument("--check", action="store_true",
+                        help="with --profile: validate the profile and options, create nothing, exit 0 or 2")
 
 
 def _overrides(args) -> dict:
@@ -66,6 +69,14 @@ def run(args) -> int:
         progress_interval_s = parse_timespan(args.progress_interval)
     except ValueError as err:
         raise CommandError(f"--progress-interval: {err}") from None
+    if args.check:
+        if not args.profile:
+            raise CommandError("--check needs --profile FILE")
+        from llmsoak.run import settings as run_settings
+
+        _, settings = run_settings.load(args.profile, _overrides(args))
+        print(f"llmsoak run: {args.profile}: OK ({settings.duration_s:g} s of load)")
+        return 0
     from llmsoak.run.launch import resume_run, start_run
 
     if args.resume:

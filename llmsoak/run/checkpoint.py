@@ -39,19 +39,38 @@ def interim_verdict(run: RunDir, timeout_s: float = ANALYSIS_TIMEOUT_S) -> tuple
     return verdict, f"verdict {verdict.get('verdict')}"
 
 
+def signed_rate(slope: float) -> str:
+    """``+12.0 MiB/h``; below 1 B/h no sign (never ``-0 B/h``)."""
+    sign = "" if abs(slope) < 1 else ("+" if slope > 0 else "-")
+    return f"{sign}{format_bytes(abs(slope))}/h"
+
+
+def deciding_metric(verdict: dict) -> tuple[str | None, dict]:
+    """The metric that decided the verdict (``decided_by``; the first whose own verdict matches the
+    overall one), and its entry; (None, {}) when the analysis names none."""
+    metrics = verdict.get("metrics") or {}
+    names = [m for m in (verdict.get("decided_by") or []) if m in metrics]
+    for name in names:
+        if (metrics[name] or {}).get("verdict") == verdict.get("verdict"):
+            return name, metrics[name] or {}
+    return (names[0], metrics[names[0]] or {}) if names else (None, {})
+
+
 def summary_line(verdict: dict | None) -> str:
-    """``leak: +12.0 MiB/h, 7-day projection 2.1 GiB`` for events and the terminal."""
+    """``leak (rss_bytes): +12.0 MiB/h, 7-day projection 2.1 GiB — <the metric's reason>``
+    for events and the terminal: the verdict, the metric that decided it and its one-sentence reason."""
     if not verdict:
         return "no verdict"
-    rss = (verdict.get("metrics") or {}).get("rss_bytes") or {}
-    slope = rss.get("slope_per_hour")
-    parts = [str(verdict.get("verdict"))]
-    if slope is not None:
-        parts.append(f"{'+' if slope >= 0 else '-'}{format_bytes(abs(slope))}/h")
+    name, metric = deciding_metric(verdict)
+    head = str(verdict.get("verdict")) + (f" (decided by {name})" if name else "")
+    parts = [head]
+    if name == "rss_bytes" and metric.get("slope_per_hour") is not None:
+        parts.append(signed_rate(metric["slope_per_hour"]))
     # A projection is a finding only for a leak (the analysis greys it out otherwise).
-    if rss.get("verdict") == "leak" and rss.get("projected_7d") is not None:
-        parts.append(f"7-day projection {format_bytes(rss['projected_7d'])}")
-    return ", ".join(parts)
+    if name == "rss_bytes" and metric.get("verdict") == "leak" and metric.get("projected_7d") is not None:
+        parts.append(f"7-day projection {format_bytes(metric['projected_7d'])}")
+    line = ", ".join(parts)
+    return f"{line}: {metric['reason']}" if metric.get("reason") else line
 
 
 class Checkpointer:

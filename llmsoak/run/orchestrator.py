@@ -233,11 +233,11 @@ class Orchestrator:
         self.event("segment", f"segment {index} started ({why}): Locust pid {self.locust.pid}, "
                               f"{self.settings.workers} worker(s), {format_duration(remaining)} to go")
 
-    def _end_segment(self, reason: str) -> None:
+    def _end_segment(self, reason: str, at: float | None = None) -> None:
         segments = self.manifest["segments"]
         if segments and segments[-1].get("ended_at") is None:
             seg = segments[-1]
-            seg["ended_at"] = time.time()
+            seg["ended_at"] = time.time() if at is None else max(float(seg["started_at"]), at)
             seg["end_reason"] = reason
             seg.update(segment_totals(self.run_dir.root / seg["locust_dir"]))
             self.save()
@@ -300,11 +300,14 @@ class Orchestrator:
         """The target's sampler first (its series ends under load: the unloading would read as a
         step down at the very end of the trend), then Locust (SIGINT → it writes its report),
         then Locust's sampler, then our target."""
+        # The load ends when we begin to stop, not when Locust has written its report: the
+        # segment's end (and so the run's "… of load") excludes the shutdown.
+        stop_began_at = time.time()
         if self.target_sampler is not None:
             self.target_sampler.stop(15.0)
         if self.locust is not None:
             self.locust.stop(LOCUST_STOP_TIMEOUT_S, first_signal=signal.SIGINT)
-            self._end_segment(self._stop_reason or "finished")
+            self._end_segment(self._stop_reason or "finished", at=stop_began_at)
         for child in (self.locust_sampler, self.target):
             if child is not None:
                 child.stop(15.0)

@@ -137,6 +137,10 @@ def settings_from_profile(profile, path: Path, overrides: dict) -> RunSettings:
         command = tuple(str(part) for part in command) or None
 
     duration = overrides.get("duration") or _get(run, "duration_s", "duration")
+    load = _get(profile, "load")
+    if duration is None and _get(load, "shape") == "steps" and _get(load, "steps"):
+        # A steps shape ends after its last step: that is the run's length (profiles/stress.yaml).
+        duration = sum(float(_get(step, "duration_s", "duration") or 0) for step in _get(load, "steps"))
     if duration is None:
         raise CommandError(f"{source}: run.duration: missing (or give --duration)", EXIT_BAD_INPUT)
     duration_s = _seconds(duration, "run.duration", source)

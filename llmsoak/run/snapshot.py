@@ -69,7 +69,13 @@ def locust_now(run: RunDir, manifest: dict) -> dict:
 
 
 def segment_totals(seg_dir: Path) -> dict:
-    """Requests and failures a finished segment served (from its last Aggregated history row)."""
+    """Requests and failures a finished segment served: Locust's final ``stats_stats.csv`` (written
+    at its end), else the last Aggregated row of its history (a Locust that was killed)."""
+    _, rows = last_csv_rows(seg_dir / "stats_stats.csv", 1)
+    rows = [r for r in rows if r.get("Name") == "Aggregated"]
+    if rows and _float(rows[-1].get("Request Count")) is not None:
+        return {"requests": int(_float(rows[-1].get("Request Count")) or 0),
+                "failures": int(_float(rows[-1].get("Failure Count")) or 0)}
     _, rows = last_csv_rows(seg_dir / "stats_stats_history.csv", 5)
     rows = [r for r in rows if r.get("Name") == "Aggregated"]
     if not rows:
@@ -111,15 +117,19 @@ def snapshot(run: RunDir, manifest: dict | None = None) -> dict:
     final = read_json(run.verdict) if manifest.get("status") in ("finished", "stopped") else None
     if final:  # an ended run: its final analysis, not the last interim one
         checkpoint = {"timestamp": manifest.get("ended_at"), "verdict": final}
+    result = manifest.get("result") or {}
     metric = ((checkpoint.get("verdict") or {}).get("metrics") or {}).get("rss_bytes") or {}
     return {
         "id": manifest.get("id"), "profile": manifest.get("profile_name"), "status": status,
         "elapsed_s": elapsed_s, "remaining_s": max(0.0, duration_s - elapsed_s), "duration_s": duration_s,
         "segments": len(manifest.get("segments") or []), "restarts": manifest.get("restarts") or {},
         **locust_now(run, manifest),
+        # An ended run: the final totals (the ones its SLO gate judged), not the last history row.
+        **({"requests_total": result["requests"], "failures_total": result.get("failures")}
+           if result.get("requests") is not None else {}),
         "memory_now_bytes": target_memory_now(run, manifest).get("rss_bytes"),
         "checkpoint_at": checkpoint.get("timestamp"),
         "verdict": (checkpoint.get("verdict") or {}).get("verdict"),
         "slope_per_hour": metric.get("slope_per_hour"), "projected_7d": metric.get("projected_7d"),
-        "result": manifest.get("result"),
+        "result": manifest.get("result"), "running": status == "running",
     }

@@ -6,6 +6,7 @@ import json
 import time
 
 from llmsoak.errors import CommandError
+from llmsoak.run.checkpoint import signed_rate
 from llmsoak.run.manifest import read_json
 from llmsoak.run.rundir import RunDir
 from llmsoak.run.snapshot import snapshot
@@ -29,7 +30,7 @@ def format_status(snap: dict) -> str:
         return none if snap.get(key) is None else format(snap[key], spec)
 
     slope = snap.get("slope_per_hour")
-    slope_text = "-" if slope is None else f"{'+' if slope >= 0 else '-'}{format_bytes(abs(slope))}/h"
+    slope_text = "-" if slope is None else signed_rate(slope)
     cp_at = snap.get("checkpoint_at")
     lines = [
         f"run:        {snap.get('id')}  (profile {snap.get('profile')})",
@@ -39,7 +40,8 @@ def format_status(snap: dict) -> str:
         f"load:       users {num('users', '.0f')}  req/s {num('rps', '.1f')}  "
         f"failures {num('fail_per_s', '.1f')}/s, {num('failures_total', '.0f', '0')} of "
         f"{num('requests_total', '.0f', '0')} requests",
-        f"memory now: {format_bytes(snap.get('memory_now_bytes'))} (target RSS)",
+        (f"memory now: {format_bytes(snap.get('memory_now_bytes'))} (target RSS)" if snap.get("running")
+         else f"memory:     {format_bytes(snap.get('memory_now_bytes'))} (target RSS, last sample)"),
         f"trend:      slope {slope_text}, 7-day projection {format_bytes(snap.get('projected_7d'))}"
         f"{'' if snap.get('verdict') in ('leak', 'ok', None) else ' (not a trend yet)'}, "
         f"interim verdict {snap.get('verdict') or '-'}"
@@ -50,13 +52,20 @@ def format_status(snap: dict) -> str:
         lines.append("restarts:   " + ", ".join(f"{k} {v}" for k, v in sorted(restarts.items())))
     result = snap.get("result") or {}
     if result.get("exit_code") is not None:
-        lines.append(f"result:     exit {result['exit_code']}, verdict {result.get('verdict')}"
+        lines.append(f"result:     exit {result['exit_code']}, verdict {result.get('verdict') or '-'}"
                      + (f" — {result['error']}" if result.get("error") else ""))
     return "\n".join(lines)
 
 
+def status_exit_code(manifest: dict) -> int:
+    """0 while the run has no result (running or interrupted), else the exit code it ended with."""
+    code = (manifest.get("result") or {}).get("exit_code")
+    return int(code) if isinstance(code, int) else 0
+
+
 def print_status(path, as_json: bool = False) -> int:
+    """Print where the run stands; returns :func:`status_exit_code`."""
     run, manifest = load_run(path)
     snap = snapshot(run, manifest)
     print(json.dumps(snap, indent=2, default=str) if as_json else format_status(snap))
-    return 0
+    return status_exit_code(manifest)
