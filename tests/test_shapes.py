@@ -160,6 +160,6 @@ def test_real_locust_run_follows_the_profile_shape(tmp_path: Path, http_server: 
         counts = [int(row["User Count"]) for row in csv.DictReader(fh)]
     assert 1 in counts and 3 in counts and max(counts) == 3
     details = [e["detail"] for e in read_events(events_csv) if e["kind"] == "shape"]
-    assert details[0].startswith("steps: 1 users") and "step 1/2" in details[0]
+    assert details[0].startswith("steps: 1 user at") and "step 1/2" in details[0]
     assert details[1].startswith("steps: 3 users") and "step 2/2" in details[1]
     assert details[-1].startswith("steps: end (shape steps finished")

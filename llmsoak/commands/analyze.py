@@ -29,8 +29,9 @@ def prepare_parser(parser) -> None:
     parser.add_argument("--charts", metavar="DIR",
                         help="write the PNG charts here (default for a run: RUN_DIR/analysis/charts/)")
     parser.add_argument("--out", metavar="DIR",
-                        help="run directory mode: write verdict.json, charts, report.html and summary.md "
-                             "here instead of RUN_DIR/analysis/")
+                        help="write verdict.json, charts/, report.html and summary.md into DIR, for a run directory "
+                             "or --samples (default for a run: RUN_DIR/analysis/; for --samples: no "
+                             "files unless --out, --json or --charts)")
     parser.add_argument("--no-charts", action="store_true", help="skip the charts (faster)")
     parser.add_argument("--include-latency", action="store_true",
                         help="let TTFT/ITL/e2e p95 and error-rate drift decide the verdict too")

@@ -122,7 +122,7 @@ class ProfileShape(LoadTestShape):
             return
         self._logged_users, self._logged_stage, self._logged_at = users, stage, wall_s
         scale = f", time_scale {self.time_scale:g}" if self.time_scale != 1 else ""
-        self._emit(f"{self.load.shape}: {users} users at {rate:g}/s ({stage}{scale})")
+        self._emit(f"{self.load.shape}: {users} {'user' if users == 1 else 'users'} at {rate:g}/s ({stage}{scale})")
 
     def _end(self, why: str) -> None:
         if not self._ended:

@@ -37,6 +37,18 @@ OVERRUN_EVENT_EVERY_S = 60.0
 cannot flood events.csv."""
 
 
+def _processes(count: int) -> str:
+    """``1 process``, ``3 processes``."""
+    return f"{count} process" if count == 1 else f"{count} processes"
+
+
+def _nothing_found(selector) -> str:
+    """The one-line 'target not there' message: ``nothing matches --match 'x'``, ``... port 8000``."""
+    if selector.kind == "match":
+        return f"nothing matches --match {selector.pattern!r}"
+    return f"nothing matches {selector.describe()}"
+
+
 def default_events_path(out_path: str | os.PathLike) -> Path:
     """events.csv of the run: ``RUN/events.csv`` for ``RUN/samples/x.csv``, else beside the file."""
     out = Path(out_path).absolute()
@@ -196,7 +208,7 @@ class Sampler:
         self.status = "attached"
         extra = f" (+{len(roots) - 1} more roots)" if len(roots) > 1 else ""
         self._event("segment", f"segment {self.segment}: attached to pid {self.pid}{extra} "
-                               f"({len(self._members)} processes, create_time {created:.3f})")
+                               f"({_processes(len(self._members))}, create_time {created:.3f})")
         if previous is not None:
             self._event("restart", f"target restarted as pid {self.pid} (was {previous})", log=False)
         if self.live is not None:
@@ -289,7 +301,7 @@ class Sampler:
             return
         if self.selector.kind == "pid":
             raise CommandError(f"no process with pid {self.selector.pid}", EXIT_TARGET_UNAVAILABLE)  # type: ignore[attr-defined]
-        raise CommandError(f"nothing matches {self.selector.describe()}", EXIT_TARGET_UNAVAILABLE)
+        raise CommandError(_nothing_found(self.selector), EXIT_TARGET_UNAVAILABLE)
 
     def _open_writer(self) -> AppendingCsvWriter:
         try:
@@ -309,7 +321,7 @@ class Sampler:
             if self.selector.kind == "pid":
                 raise CommandError(f"no process with pid {self.selector.pid}", EXIT_TARGET_UNAVAILABLE)  # type: ignore[attr-defined]
             if wait_deadline is not None and self.wait_for_target_s == 0:
-                raise CommandError(f"nothing matches {self.selector.describe()}", EXIT_TARGET_UNAVAILABLE)
+                raise CommandError(_nothing_found(self.selector), EXIT_TARGET_UNAVAILABLE)
             self.log(f"waiting for {self.selector.describe()}"
                      + ("" if wait_deadline is None else f" (up to {self.wait_for_target_s:g} s)"))
         self._ready.set()
