@@ -47,9 +47,10 @@ def signed_rate(slope: float) -> str:
 
 def deciding_metric(verdict: dict) -> tuple[str | None, dict]:
     """The metric that decided the verdict (``decided_by``; the first whose own verdict matches the
-    overall one), and its entry; (None, {}) when the analysis names none."""
+    overall one, RSS first), and its entry; (None, {}) when the analysis names none."""
     metrics = verdict.get("metrics") or {}
     names = [m for m in (verdict.get("decided_by") or []) if m in metrics]
+    names.sort(key=lambda m: m != "rss_bytes")  # memory first when it is among them: the headline
     for name in names:
         if (metrics[name] or {}).get("verdict") == verdict.get("verdict"):
             return name, metrics[name] or {}
