@@ -35,13 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"llmsoak.commands.{name}")
         cmd_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.prepare_parser(cmd_parser)
-        cmd_parser.set_defaults(_run=module.run)
+        cmd_parser.set_defaults(_run=module.run, _parser=cmd_parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # name the subcommand in the error ("llmsoak run: error: ..."), not just "llmsoak"
+        (getattr(args, "_parser", None) or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT

@@ -142,12 +142,11 @@ soak::start() {
   [[ $# -ge 1 ]] || soak::usage
   local profile="$1"; shift
   [[ -f "$profile" ]] || soak::die "$profile: no such profile file"
-  # Validate profile and options before any run directory exists. Argparse names the top
-  # command ("llmsoak: error"); these are `llmsoak run`'s options, so say so.
+  # Validate profile and options before any run directory exists.
   local check_err rc=0
   check_err=$(soak::llmsoak run --check --profile "$profile" "$@" 2>&1 >/dev/null) || rc=$?
   if (( rc != 0 )); then
-    echo "${check_err/#llmsoak: error:/llmsoak run: error:}" >&2
+    echo "$check_err" >&2
     exit "$rc"
   fi
   local name dir
