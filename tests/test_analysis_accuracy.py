@@ -86,6 +86,7 @@ def test_short_runs_never_call_a_small_rise_a_leak_but_catch_large_leaks(seed):
             # AND every leak is caught, however short the run
             assert v.verdict == "leak", (series.name, v.reason)
             assert v.observed_change >= v.min_change
-    # AND the descriptor ramps of the first seconds are cut as warm-up: most read "ok" outright
-    ramps = [v.verdict for s, v in short if s.family == "short_fd_ramp"]
-    assert ramps.count("ok") >= len(ramps) // 2, ramps
+    # AND the descriptor ramps of the first seconds are cut as warm-up: most read "ok", or (a run
+    # under 8 h cannot resolve one fd at 0.25/h) inconclusive only for being too short
+    ramps = [v.verdict if not v.too_short else "too_short" for s, v in short if s.family == "short_fd_ramp"]
+    assert ramps.count("ok") + ramps.count("too_short") >= len(ramps) // 2, ramps

@@ -13,7 +13,7 @@ from analysis_runs import make_run_dir
 
 from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered
 from llmsoak.analysis.formatting import format_bytes_sig, format_pct_per_hour, format_sig
-from llmsoak.analysis.report import figure_cells, render_html, render_summary_md, write_outputs
+from llmsoak.analysis.report import NOT_A_TREND, figure_cells, render_html, render_summary_md, write_outputs
 from llmsoak.analysis.run_dir import analyze_run
 from llmsoak.analysis.verdict import analyze_metric
 
@@ -37,11 +37,12 @@ def _no_numpy_warnings(fn):
 @pytest.mark.parametrize("metric", ["swap_bytes", "cpu_percent", "error_rate", "num_fds"])
 @pytest.mark.parametrize("restart", [False, True])
 def test_all_zero_series_has_null_growth_and_a_sensible_reason(metric, restart):
-    # GIVEN six hours of a metric that is 0 throughout, with or without a restart half way
-    t = np.arange(0, 6 * 3600, 30.0)
+    # GIVEN nine hours (a count needs 8 h to resolve one unit at 0.25/h) of a metric that is 0
+    # throughout, with or without a restart half way
+    t = np.arange(0, 9 * 3600, 30.0)
     cols = {metric: np.zeros(len(t))}
     if restart:
-        cols["pid"] = np.where(t < 3 * 3600, 100, 200)
+        cols["pid"] = np.where(t < 4.5 * 3600, 100, 200)
     # WHEN analysed with numpy warnings turned into errors
     v = _no_numpy_warnings(lambda: analyze_metric(_frame(t, **cols), metric))
     # THEN it is ok, the growth in % of a zero level is null, and no figure reads "nan"
@@ -216,7 +217,12 @@ def test_report_marks_projections_that_are_not_findings(tmp_path):
     row = next(line for line in md.splitlines() if line.startswith("| target | rss_bytes |"))
     assert "(not a trend yet)" in row and format_bytes_sig(rss["projected_7d"]) not in row
     assert "class='num muted'>(not a trend yet)</td>" in html
-    cells = figure_cells(analysis.verdict["metrics"]["num_threads"])
+    # AND a thread count too short to resolve (1.2 h < 8 h) is no finding either
+    threads = analysis.verdict["metrics"]["num_threads"]
+    assert threads["verdict"] == "inconclusive" and threads["too_short"] is True
+    assert figure_cells(threads)["projected"] == (f"({NOT_A_TREND})", True)
+    # AND an "ok" metric's flat level carried forward is marked as no leak
+    cells = figure_cells({**threads, "verdict": "ok", "too_short": False})
     assert cells["projected"][0].endswith("(no leak)") and cells["projected"][1] is True
     # AND the memory chart's title quotes no 7-day figure
     written = write_outputs(analysis)
@@ -290,9 +296,11 @@ def test_leading_descriptor_ramp_is_cut_as_warm_up_in_a_short_run():
     t = np.arange(0, 240, 0.5)
     fds = np.where(t < 5, np.round(7 + 8 * t / 5), 15.0)
     v = analyze_metric(_frame(t, num_fds=fds), "num_fds")
-    # THEN the ramp is not part of the trended regime and the verdict is ok
+    # THEN the ramp is not part of the trended regime, and the flat rest is no leak; but 4 minutes
+    # cannot rule out 0.25 fd/h (one fd takes 4 h): inconclusive only for being too short
     assert v.regime_start >= T0 + 4.0
-    assert v.verdict == "ok" and "is flat" in v.reason
+    assert v.verdict == "inconclusive" and v.too_short, v.reason
+    assert "too short to rule out a leak of 0.25 count/h" in v.reason and 7.5 < v.hours_needed < 8.0
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -14,6 +14,7 @@ from llmsoak.analysis.corpus import ar1
 from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered, window_width_s
 from llmsoak.analysis.segments import find_gaps, split_segments, typical_interval_s
 from llmsoak.analysis.trend import block_bootstrap_indices, fit_trend, lag1_autocorr
+from llmsoak.analysis.verdict import set_aside_too_short
 from llmsoak.errors import CommandError
 
 T0 = 1.7e9
@@ -187,6 +188,24 @@ def test_overall_verdict_precedence():
     assert overall_verdict([mv("ok"), mv("inconclusive")]) == "inconclusive"
     assert overall_verdict([mv("ok"), mv("ok")]) == "ok"
     assert overall_verdict([]) == "inconclusive"
+
+
+def test_too_short_counts_are_set_aside_only_when_memory_answered():
+    # GIVEN verdicts with and without the too-short flag
+    def mv(metric, word, too_short=False):
+        return MetricVerdict(metric, word, "", None, None, None, None, None, None, 0, "", too_short=too_short)
+    fds_short = mv("num_fds", "inconclusive", True)
+    # WHEN memory has an answer, THEN a too-short count is set aside and the headline is memory's
+    kept, aside = set_aside_too_short([mv("rss_bytes", "ok"), fds_short])
+    assert aside == [fds_short] and overall_verdict(kept) == "ok"
+    # AND a count inconclusive for another reason (a real but unsettled rise) still counts
+    kept, aside = set_aside_too_short([mv("rss_bytes", "ok"), mv("num_fds", "inconclusive")])
+    assert aside == [] and overall_verdict(kept) == "inconclusive"
+    # AND a count leak still decides
+    assert overall_verdict(set_aside_too_short([mv("rss_bytes", "ok"), mv("num_fds", "leak")])[0]) == "leak"
+    # AND a too-short memory metric is never set aside, nor a count when memory has no answer
+    kept, aside = set_aside_too_short([mv("rss_bytes", "inconclusive", True), fds_short])
+    assert aside == [] and overall_verdict(kept) == "inconclusive"
 
 
 def test_leading_ramp_end_cuts_a_warm_up_ramp_but_not_a_linear_leak():

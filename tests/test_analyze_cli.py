@@ -144,9 +144,47 @@ def test_samples_mode_with_json_charts_and_limit(tmp_path):
     assert list(verdict["metrics"]) == ["rss_bytes"] and verdict["limit_bytes"] == 4 * 1024 * MIB
     assert verdict["metrics"]["rss_bytes"]["hours_to_limit"] > 100
     assert png_size(charts / "memory.png")[0] >= 1000
-    # Another metric; no outputs asked for: only the stdout summary.
+    # Another metric; no outputs asked for: only the stdout summary. A flat fd count over 6 h
+    # cannot rule out 0.25 fd/h (one fd takes 8 h) and no memory metric decides: inconclusive.
     proc = analyze("--samples", run / "samples" / "stub.csv", "--metric", "num_fds", "--quiet")
-    assert proc.returncode == 0 and proc.stdout.strip().startswith("verdict: ok")
+    assert proc.returncode == 3 and proc.stdout.strip().startswith("verdict: inconclusive")
+
+
+def test_twenty_seconds_of_an_idle_process_is_too_short_to_call_ok(tmp_path):
+    # GIVEN 20 s of an idle process: rss constant, one sample every 0.5 s, same pid throughout
+    csv = tmp_path / "idle.csv"
+    rows = [f"{1.7e9 + 0.5 * i:.3f},4242,1699999000.0,25726976,1,7" for i in range(41)]
+    csv.write_text("timestamp,pid,create_time,rss_bytes,num_threads,num_fds\n" + "\n".join(rows) + "\n")
+    # WHEN analysed
+    out_json = tmp_path / "v.json"
+    proc = analyze("--samples", csv, "--json", out_json)
+    # THEN it is not "ok": 256 KiB/h would have grown 1.4 KiB in 20 s, under two 4-KiB pages
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "rules out" not in proc.stdout
+    assert "too short to rule out a leak of 256 KiB/h" in proc.stdout and "1.42 KiB in 20 s" in proc.stdout
+    rss = json.loads(out_json.read_text())["metrics"]["rss_bytes"]
+    assert rss["verdict"] == "inconclusive" and rss["too_short"] is True and 0 < rss["hours_needed"] < 0.1
+
+
+@pytest.mark.parametrize("leak_mib_per_hour, code, word", [(0, 0, "ok"), (40, 1, "leak")])
+def test_counts_too_short_to_resolve_do_not_hide_the_memory_answer(tmp_path, leak_mib_per_hour, code, word):
+    # GIVEN a 6-h run, flat or leaking memory, and flat thread and fd counts (one count at 0.25/h
+    # needs 8 h to show, so the counts alone cannot be "ok")
+    run = make_run_dir(tmp_path / "run", hours=6.0, leak_mib_per_hour=leak_mib_per_hour, with_llm=False,
+                       with_locust=False, with_generator=False)
+    # WHEN analysed
+    proc = analyze(run)
+    # THEN memory decides the headline and the exit code
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    verdict = json.loads((run / "analysis" / "verdict.json").read_text())
+    assert verdict["verdict"] == word and verdict["metrics"]["rss_bytes"]["verdict"] == word
+    # AND each count's own row stays inconclusive, too short, with its reason, and a note says so
+    for metric in ("num_threads", "num_fds"):
+        mv = verdict["metrics"][metric]
+        assert mv["verdict"] == "inconclusive" and mv["too_short"] is True
+        assert "too short to rule out a leak of 0.25 count/h" in mv["reason"]
+        assert f"{metric}: too short to rule out 0.25 count/h; about 8 h of samples would tell " \
+               "(not counted in the verdict: memory decided it)" in verdict["notes"]
 
 
 def test_repairable_input_is_repaired_and_noted(tmp_path):

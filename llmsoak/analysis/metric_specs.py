@@ -39,6 +39,10 @@ class MetricSpec:
     """Smallest observed change, in % of the level, that a leak verdict needs."""
     min_change_abs: float = 0.0
     """Smallest observed change in the metric's unit that a leak verdict needs."""
+    resolution: float = 0.0
+    """Measurement resolution in the metric's unit (a memory page, one count, 0.1 CPU point). "ok"
+    needs a leak at the practical threshold to have changed the metric by >= 2 resolutions over
+    the analysed regime; otherwise the data could not have shown it. 0 disables the rule."""
     min_trend_hours: float = 0.0
     """Shortest regime (hours) on which a "leak" (drift) verdict is allowed: CPU and GPU
     utilisation drift for minutes while the load settles, so a 40-s rise is no trend."""
@@ -56,12 +60,15 @@ class MetricSpec:
 # CPU/GPU utilisation: a "leak" (drift) verdict needs >= 30 min of regime (the load settles for
 #   minutes), and no 7-day projection (a load level, not a stock: null in verdict.json).
 CPU_MIN_TREND_HOURS = 0.5
+# Resolutions: memory 4096 B (a page); counts 1; CPU/GPU 0.1 point (one decimal); latency 0.001 ms;
+# tokens/s 0.01; error_rate 0.0001.
+PAGE_BYTES = 4096.0
 _MEMORY = MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB, min_change_pct=MEMORY_MIN_CHANGE_PCT,
-                     min_change_abs=1 * MIB)
-_COUNT = MetricSpec("count", "median", "count", 0.1, 0.25, min_change_pct=1.0, min_change_abs=3.0)
-_LATENCY = MetricSpec("latency", "median", "ms", 0.2, 0.1, min_change_pct=5.0, min_change_abs=1.0)
+                     min_change_abs=1 * MIB, resolution=PAGE_BYTES)
+_COUNT = MetricSpec("count", "median", "count", 0.1, 0.25, min_change_pct=1.0, min_change_abs=3.0, resolution=1.0)
+_LATENCY = MetricSpec("latency", "median", "ms", 0.2, 0.1, min_change_pct=5.0, min_change_abs=1.0, resolution=0.001)
 _UTILISATION = MetricSpec("cpu", "median", "percent", 0.5, 0.1, min_change_pct=5.0, min_change_abs=2.0,
-                          min_trend_hours=CPU_MIN_TREND_HOURS, projects=False)
+                          min_trend_hours=CPU_MIN_TREND_HOURS, projects=False, resolution=0.1)
 
 METRICS: dict[str, MetricSpec] = {
     "rss_bytes": _MEMORY, "uss_bytes": _MEMORY, "vms_bytes": _MEMORY, "swap_bytes": _MEMORY,
@@ -69,11 +76,11 @@ METRICS: dict[str, MetricSpec] = {
     "num_threads": _COUNT, "num_fds": _COUNT, "num_procs": _COUNT,
     "cpu_percent": _UTILISATION, "gpu_util_percent": _UTILISATION,
     # error_rate = failures / requests per minute (a fraction): rare events, so the window mean.
-    "error_rate": MetricSpec("rate", "mean", "ratio", 0.0, 0.0005, upper_bound=1.0, min_change_abs=0.005),
+    "error_rate": MetricSpec("rate", "mean", "ratio", 0.0, 0.0005, upper_bound=1.0, min_change_abs=0.005, resolution=0.0001),
     "tokens_per_s": MetricSpec("throughput", "median", "tokens/s", 0.2, 0.01, direction=-1, min_change_pct=5.0,
-                               min_change_abs=0.1),
+                               min_change_abs=0.1, resolution=0.01),
     "host_available_bytes": MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB, direction=-1,
-                                       min_change_pct=MEMORY_MIN_CHANGE_PCT, min_change_abs=1 * MIB),
+                                       min_change_pct=MEMORY_MIN_CHANGE_PCT, min_change_abs=1 * MIB, resolution=PAGE_BYTES),
 }
 
 

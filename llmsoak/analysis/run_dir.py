@@ -114,9 +114,9 @@ class TargetResult:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        from llmsoak.analysis.verdict import overall_verdict
+        from llmsoak.analysis.verdict import overall_verdict, set_aside_too_short
 
-        deciding = [s.verdict for m, s in self.series.items() if m in DECIDING_METRICS]
+        deciding, _ = set_aside_too_short(s.verdict for m, s in self.series.items() if m in DECIDING_METRICS)
         return {"source": str(self.source), "verdict": overall_verdict(deciding) if deciding else "inconclusive",
                 "metrics": {m: s.verdict_json() for m, s in self.series.items()}}
 
@@ -325,10 +325,21 @@ def _start_time(targets: dict[str, TargetResult], load) -> float:
 def build_verdict(analysis: RunAnalysis, *, source: str, load_json: dict | None,
                   include_latency: bool = False, deciding: tuple[str, ...] = DECIDING_METRICS) -> dict:
     """The verdict JSON (DESIGN.md schema 1 plus extra keys) for an analysed run."""
-    from llmsoak.analysis.verdict import overall_verdict
+    from llmsoak.analysis.verdict import overall_verdict, set_aside_too_short, too_short_note
 
     deciding_verdicts = [s.verdict for t in analysis.targets.values()
                          for m, s in t.series.items() if m in deciding]
+    # A count too short to resolve (one fd at 0.25/h takes 8 h) does not hide memory's answer.
+    deciding_verdicts, set_aside = set_aside_too_short(deciding_verdicts)
+    many = len(analysis.targets) > 1
+    for v in set_aside:
+        name = next((t.name for t in analysis.targets.values()
+                     if any(s.verdict is v for s in t.series.values())), "")
+        note = too_short_note(v)
+        if many and name:
+            note = f"{name}: {note}"
+        if note not in analysis.notes:
+            analysis.notes.append(note)
     if include_latency:
         deciding_verdicts += [s.verdict for s in analysis.latency.values()]
     prim = analysis.targets[analysis.primary]

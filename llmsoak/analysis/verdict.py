@@ -58,6 +58,10 @@ class MetricVerdict:
     """Median of the current regime's envelope (metric unit)."""
     hours_needed: float | None = None
     """For "inconclusive": about how many more hours of data would decide."""
+    too_short: bool = False
+    """True when "inconclusive" only because the regime is too short for a leak at the threshold to
+    have moved the metric by two measurement resolutions (``MetricSpec.resolution``): nothing
+    suspicious was seen, the run just could not have shown it yet."""
     observed_change: float | None = None
     """The regime's fitted change (slope × duration, summed over runs between restarts; metric unit)."""
     min_change: float | None = None
@@ -90,7 +94,8 @@ class MetricVerdict:
             "hours_to_limit": _num(self.hours_to_limit),
             "restarts": self.restarts, "reason": self.reason,
             "min_growth_per_hour": _num(self.threshold_per_hour), "level": _num(self.level),
-            "hours_needed": _num(self.hours_needed), "regime_start": _num(self.regime_start),
+            "hours_needed": _num(self.hours_needed), "too_short": self.too_short,
+            "regime_start": _num(self.regime_start),
             "observed_change": _num(self.observed_change), "min_change": _num(self.min_change),
             "samples": self.samples, "gaps": len(self.gaps),
             "segments": [s.to_json() for s in self.segments],
@@ -281,6 +286,13 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
         verdict = "inconclusive"
         hours_needed = spec.min_trend_hours - span_h
 
+    # "ok" claims a leak at the threshold is ruled out: only if such a leak would have moved the
+    # metric by two measurement resolutions (a memory page, one count) within the regime.
+    unresolved = verdict == "ok" and spec.resolution > 0 and threshold * span_h < 2.0 * spec.resolution
+    if unresolved:
+        verdict = "inconclusive"
+        hours_needed = 2.0 * spec.resolution / threshold - span_h
+
     origin_h = _uptime_origin_h(cur.segment)
     dt = origin_h + PROJECTION_HOURS - fit.t_ref_h
     projected = fit.intercept + s * dt
@@ -300,6 +312,8 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     regime_start = t0 + 3600.0 * float(cur.t_h[cur.regime_idx])
     if too_brief:
         reason = _too_brief_reason(metric, spec, s, span_h, pooled_note, hours_needed)
+    elif unresolved:
+        reason = _unresolved_reason(metric, spec, threshold, span_h, pooled_note, hours_needed)
     elif verdict == "inconclusive" and too_small and bad_lo > 0 and bad_s >= threshold and settled:
         reason = _too_little_reason(metric, spec, observed, min_change, level, span_h, pooled_note, hours_needed)
     else:
@@ -310,8 +324,8 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
         verdict=verdict, slope_per_hour=s, slope_interval_per_hour=(lo, hi),
         growth_pct_per_hour=growth_pct, projected_7d=projected, projected_interval_7d=projected_interval,
         hours_to_limit=hours_to_limit, reason=reason, threshold_per_hour=threshold, level=level,
-        hours_needed=hours_needed, regime_start=regime_start, observed_change=observed, min_change=min_change,
-        trend_t=np.array([regime_start, t0 + 3600.0 * now_h]),
+        hours_needed=hours_needed, too_short=unresolved, regime_start=regime_start, observed_change=observed,
+        min_change=min_change, trend_t=np.array([regime_start, t0 + 3600.0 * now_h]),
         trend_y=np.array([fit.level_at(cur.t_h[cur.regime_idx]), level_now]), **common)
 
 
@@ -394,6 +408,15 @@ def _too_little_reason(metric, spec, observed, min_change, level, span_h, pooled
             f"about {_more_hours(hours_needed)} of samples would decide.")
 
 
+def _unresolved_reason(metric, spec, threshold, span_h, pooled_note, hours_needed) -> str:
+    """Why a flat-looking metric is not "ok": a leak at the threshold would not have shown yet."""
+    u = spec.unit
+    return (f"{metric}: too short to rule out a leak of {format_value(threshold, u)}/h (it would have grown "
+            f"only {format_value(threshold * span_h, u)} in {_duration(span_h)}{pooled_note}, under twice the "
+            f"measurement resolution of {format_value(spec.resolution, u)}); about {_more_time(hours_needed)} "
+            "of samples would tell.")
+
+
 def _too_brief_reason(metric, spec, s, span_h, pooled_note, hours_needed) -> str:
     """Why a utilisation rising in a short run is not a drift: load settles over minutes."""
     moved = "rose" if s >= 0 else "fell"
@@ -433,3 +456,30 @@ def overall_verdict(verdicts) -> str:
     if not words or "inconclusive" in words:
         return "inconclusive"
     return "ok"
+
+
+def set_aside_too_short(verdicts) -> tuple[list, list]:
+    """Split ``verdicts`` into those that decide the headline and count verdicts set aside.
+
+    Memory is the primary question: once a memory metric has an answer ("ok" or "leak"), a count
+    metric (threads, fds, processes) that is inconclusive only because the run is too short for
+    its resolution (``too_short``: one count at 0.25/h needs 8 h) does not make the headline
+    inconclusive; its own verdict stays "inconclusive" with its reason. A count "leak" still
+    decides, and a too-short memory metric is never set aside. Returns (deciding, set_aside).
+    """
+    verdicts = list(verdicts)
+    memory_decided = any(metric_spec(v.metric).kind == "memory" and v.verdict in ("ok", "leak")
+                         for v in verdicts)
+    if not memory_decided:
+        return verdicts, []
+    aside = [v for v in verdicts if v.verdict == "inconclusive" and getattr(v, "too_short", False)
+             and metric_spec(v.metric).kind == "count"]
+    return [v for v in verdicts if not any(v is a for a in aside)], aside
+
+
+def too_short_note(v) -> str:
+    """The verdict.json note for a count verdict set aside by ``set_aside_too_short``."""
+    spec = metric_spec(v.metric)
+    total_h = 2.0 * spec.resolution / v.threshold_per_hour  # a run this long would resolve it
+    return (f"{v.metric}: too short to rule out {format_value(v.threshold_per_hour, v.unit)}/h; about "
+            f"{_duration(total_h)} of samples would tell (not counted in the verdict: memory decided it)")
