@@ -1,6 +1,6 @@
 """Shared fixtures: real processes on 127.0.0.1, port 0, always cleaned up.
 
-Contract relied on here (DESIGN.md + README): ``llmsoak stub --port 0`` prints a line
+Contract relied on here (docs/stub.md): ``llmsoak stub --port 0`` prints a line
 ``... listening on http://HOST:PORT`` on stdout once it accepts connections.
 """
 
