@@ -18,6 +18,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from llmsoak.stub.config import StubConfig
+
 _WORDS = (
     "the model answers every question with care and a steady stream of tokens while the "
     "server keeps its memory in check under load soak tests run for a week to find slow "
@@ -67,16 +69,23 @@ class TokenSource:
 
 @dataclass(frozen=True)
 class Pacing:
-    """The latency knobs (milliseconds) and the concurrency slowdown factor."""
+    """The latency knobs (milliseconds) and the concurrency slowdown factor; defaults are
+    StubConfig's, so the stub's defaults live in one place."""
 
-    ttft_ms: float = 50.0
-    prefill_ms_per_1k_tokens: float = 0.0
-    itl_ms: float = 10.0
-    jitter_frac: float = 0.03
+    ttft_ms: float = StubConfig.ttft_ms
+    prefill_ms_per_1k_tokens: float = StubConfig.prefill_ms_per_1k_tokens
+    itl_ms: float = StubConfig.itl_ms
+    jitter_frac: float = StubConfig.itl_jitter_frac
     """Uniform relative jitter on each inter-token gap (0.03 = ±3 %)."""
-    itl_slowdown: float = 0.5
+    itl_slowdown: float = StubConfig.itl_slowdown
     """Extra ITL fraction at full concurrency (0.5 → 1.5 × itl_ms when all slots are busy)."""
-    max_concurrency: int = 64
+    max_concurrency: int = StubConfig.max_concurrency
+
+    @classmethod
+    def from_config(cls, config: StubConfig) -> Pacing:
+        return cls(ttft_ms=config.ttft_ms, prefill_ms_per_1k_tokens=config.prefill_ms_per_1k_tokens,
+                   itl_ms=config.itl_ms, jitter_frac=config.itl_jitter_frac,
+                   itl_slowdown=config.itl_slowdown, max_concurrency=config.max_concurrency)
 
     def ttft_s(self, prompt_tokens: int) -> float:
         """Seconds from admission to the first token for a prompt of ``prompt_tokens``."""

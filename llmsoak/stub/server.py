@@ -53,11 +53,7 @@ class StubApp:
         self.config = config
         self.rng = random.Random(config.seed)
         self.tokens = TokenSource(config.seed)
-        self.pacing = Pacing(ttft_ms=config.ttft_ms,
-                             prefill_ms_per_1k_tokens=config.prefill_ms_per_1k_tokens,
-                             itl_ms=config.itl_ms, jitter_frac=config.itl_jitter_frac,
-                             itl_slowdown=config.itl_slowdown,
-                             max_concurrency=config.max_concurrency)
+        self.pacing = Pacing.from_config(config)
         self.faults = FaultInjector(config.faults, self.rng)
         self.admission = Admission(config.max_concurrency, config.queue_size)
         self.memory = MemoryModel(config.kv_bytes_per_token, config.leak_kb_per_request * 1024)
