@@ -1,6 +1,6 @@
 """A labelled corpus of synthetic memory series, generated from a seed, covering every known trap.
 
-Used by tests/test_analysis_accuracy.py and benchmarks/detection_limits.py. Each series is a
+Used by tests/analysis/test_analysis_accuracy.py and benchmarks/detection_limits.py. Each series is a
 samples-CSV-shaped DataFrame (timestamp, rss_bytes, pid, create_time) with its true label:
 "leak" (memory grows without bound at ``true_slope_per_hour``) or "ok" (bounded: noise, GC
 sawtooth, warm-up, cache fill, a single step, a staircase that stops, diurnal load, restarts).

@@ -37,5 +37,5 @@ def main(argv: list[str]) -> int:
     return EXIT_OK
 
 
-if __name__ == "__main__":  # pragma: no cover - exercised through a subprocess in tests/test_profile.py
+if __name__ == "__main__":  # pragma: no cover - exercised through a subprocess in tests/profile/test_profile.py
     sys.exit(main(sys.argv[1:]))

@@ -338,6 +338,6 @@ if (typeof document !== "undefined") {
   document.getElementById("show-projection").addEventListener("change", () => { if (lastState) memoryChart(lastState); });
   poll();
 }
-if (typeof module !== "undefined") {  // node (tests/test_webui.py) checks the formatting rules
+if (typeof module !== "undefined") {  // node (tests/webui/test_webui.py) checks the formatting rules
   module.exports = { fmtSig, fmtBytes, fmtPct, fmtHours, trendCards };
 }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import REPO, wait_until
+from support.processes import REPO, wait_until
 from test_run import assert_all_gone, manifest, write_profile
 
 from llmsoak.events import read_events

@@ -1,4 +1,4 @@
-"""Helpers for the web UI tests (no tests here): a test locustfile, a profile, and real processes.
+"""Helpers for the web UI tests: a test locustfile, a profile, and real processes.
 
 The test locustfile imports llmsoak's real ``locustfiles/llm_chat.py`` (user classes, plugin
 listeners) and calls ``llmsoak.webui.install()``, so the tests run whether or not the shipped
@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from conftest import REPO, RunningProcess, llmsoak_cmd, spawn, wait_until
+from support.processes import REPO, RunningProcess, llmsoak_cmd, spawn, wait_until
 
 _WEB_RE = re.compile(r"Starting web interface at (http://[\d.]+:\d+)")
 

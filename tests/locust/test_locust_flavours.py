@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 
 import pytest
-from locust_helpers import (
+from support.locust_runs import (
     aggregated,
     count,
     run_locust,

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_runs import make_run_dir
+from support.analysis_runs import make_run_dir
 
 from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered
 from llmsoak.analysis.formatting import format_bytes_sig, format_pct_per_hour, format_sig

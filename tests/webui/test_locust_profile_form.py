@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import local_master_args, wait_until
-from test_webui_support import Client, start_locust_ui, write_locustfile
+from support.processes import local_master_args, wait_until
+from support.webui import Client, start_locust_ui, write_locustfile
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_runs import MIB, T0, make_run_dir
+from support.analysis_runs import MIB, T0, make_run_dir
 
 from llmsoak.analysis import charts
 from llmsoak.analysis.compare import compare_verdicts, render_comparison_md

@@ -1,6 +1,6 @@
 """Time-compressed week for Locust's master-side stats: prints RSS per simulated hour as JSON.
 
-Run as ``python tests/locust_memory_driver.py trimmed|untrimmed HOURS``. Locust's own
+Run as ``python tests/support/locust_memory_driver.py trimmed|untrimmed HOURS``. Locust's own
 RequestStats/StatsEntry code runs on a simulated clock (``locust.stats.time`` replaced), the way
 a master receives it: every simulated second each stats row logs a request, every 5 s a chart
 history row is appended (Locust's update_stats_history), and in "trimmed" mode llmsoak's

@@ -1,7 +1,7 @@
 """Bounded master memory: Locust's per-second counters, chart history and error rows stay bounded.
 
 The time-compressed test runs Locust's own stats code on a simulated clock
-(tests/locust_memory_driver.py) in two real processes, with and without llmsoak's trimming, and
+(tests/support/locust_memory_driver.py) in two real processes, with and without llmsoak's trimming, and
 watches their RSS. Full week (168 h) figures are in docs/locust.md.
 """
 
@@ -17,7 +17,7 @@ from locust.stats import RequestStats
 
 from llmsoak.locust import bounded_memory
 
-DRIVER = Path(__file__).with_name("locust_memory_driver.py")
+DRIVER = Path(__file__).resolve().parents[1] / "support" / "locust_memory_driver.py"
 
 
 @pytest.mark.slow

@@ -13,8 +13,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import local_master_args
-from locust_helpers import (
+from support.processes import local_master_args
+from support.locust_runs import (
     LOCUSTFILE,
     aggregated,
     count,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import llmsoak_cmd, spawn, wait_until
+from support.processes import llmsoak_cmd, spawn, wait_until
 
 from llmsoak.events import read_events
 from llmsoak.sampler import PidSelector, Sampler, build_selector

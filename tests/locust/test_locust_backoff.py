@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import REPO
+from support.processes import REPO
 
 
 def _dead_port() -> int:

@@ -1,6 +1,6 @@
 """``llmsoak analyze`` as a user runs it: a real subprocess on synthetic run directories.
 
-GIVEN run directories with known ground truth (tests/analysis_runs.py), WHEN analyze runs, THEN
+GIVEN run directories with known ground truth (tests/support/analysis_runs.py), WHEN analyze runs, THEN
 the exit code, verdict.json, charts, report.html and summary.md say what the data holds; bad
 input gives exit 2 with one line naming the file and never a traceback.
 """
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from analysis_runs import MIB, make_run_dir
+from support.analysis_runs import MIB, make_run_dir
 
 PER_METRIC_KEYS = {"verdict", "unit", "slope_per_hour", "slope_interval_per_hour", "growth_pct_per_hour",
                    "projected_7d", "projected_interval_7d", "hours_to_limit", "restarts", "reason"}

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from conftest import wait_until
-from test_webui_support import start_sampler
+from support.processes import wait_until
+from support.webui import start_sampler
 
 from llmsoak.events import read_events
 from llmsoak.webui import llm_view, tabs
@@ -206,7 +206,7 @@ def _node(script: str) -> str:
     node = shutil.which("node") or shutil.which("nodejs")
     if node is None:
         pytest.skip("node is not installed: the Soak page's formatting runs only in the browser test")
-    js = Path(__file__).resolve().parents[1] / "llmsoak" / "webui" / "static" / "soak.js"
+    js = Path(__file__).resolve().parents[2] / "llmsoak" / "webui" / "static" / "soak.js"
     out = subprocess.run([node, "-e", f"const s = require({_json.dumps(str(js))});\n{script}"],
                          capture_output=True, text=True, timeout=30, check=True)
     return out.stdout

@@ -13,7 +13,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from conftest import wait_until
+from support.processes import wait_until
 
 
 def timed_stream(url: str, path: str, body: dict) -> tuple[float, list[float], int]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import REPO, wait_until
+from support.processes import REPO, wait_until
 
 from llmsoak.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_TARGET_UNAVAILABLE
 from llmsoak.events import read_events

@@ -9,7 +9,7 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import RunningProcess
+from support.processes import RunningProcess
 
 CHAT = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 10}
 

@@ -14,7 +14,7 @@ from llmsoak.errors import EXIT_BAD_INPUT, CommandError
 from llmsoak.patterns_spec import BUILTIN_PATTERNS
 from llmsoak.profile import ProfileError, load_profile, profile_from_dict
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((REPO / "profiles").glob("*.yaml"))
 MINIMAL = {"target": {"url": "http://127.0.0.1:8000", "model": "m"}}
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import yaml
-from conftest import REPO
+from support.processes import REPO
 
 
 def _profile(tmp_path: Path, url: str, shape: dict) -> Path:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from support.processes import REPO
 
 LEAKY = """
 import time

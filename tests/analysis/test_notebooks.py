@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from analysis_runs import make_run_dir
+from support.analysis_runs import make_run_dir
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "analysis").glob("*.py"))
 
 

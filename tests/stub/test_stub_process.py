@@ -12,7 +12,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from conftest import llmsoak_cmd
+from support.processes import llmsoak_cmd
 
 CHAT = json.dumps({"messages": [{"role": "user", "content": "hello"}]}).encode()
 

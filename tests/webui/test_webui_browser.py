@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
-from test_webui_support import Client, start_locust_ui, start_sampler, write_locustfile, write_profile
+from support.processes import wait_until
+from support.webui import Client, start_locust_ui, start_sampler, write_locustfile, write_profile
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if os.path.exists("/usr/bin/chromedriver") else None)

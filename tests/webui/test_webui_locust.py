@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import local_master_args, wait_until
-from test_webui_support import (
+from support.processes import local_master_args, wait_until
+from support.webui import (
     Client,
     start_locust_ui,
     start_sampler,
