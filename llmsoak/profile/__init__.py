@@ -8,15 +8,15 @@ The schema is documented field by field in docs/profiles.md.
 Secrets never live in a profile: ``target.api_key_env`` and ``target.headers_env`` name
 environment variables, read only when requests are built (``Target.resolve_headers()``).
 
-Modules: ``model`` (the dataclasses, allowed values, ProfileError), ``fields`` (reading a mapping
-with field paths), ``sections`` (the schema per section, ``profile_from_dict``), ``loading``
-(files, strict YAML, overrides), ``redact`` (back to the input schema for ``runs/<id>/profile.yaml``)
-and ``__main__`` (``python -m llmsoak.profile check FILE...``). Import from this package, not
-from the modules: only the names below are public.
+Modules: ``model`` (the dataclasses, allowed values, ProfileError), ``patterns`` (the four user
+patterns' defaults, PatternSpec), ``distributions`` (think times, lengths: parsing and sampling),
+``fields`` (reading a mapping with field paths), ``sections`` (the schema per section,
+``profile_from_dict``), ``loading`` (files, strict YAML, overrides), ``redact`` (back to the input
+schema for ``runs/<id>/profile.yaml``) and ``__main__`` (``python -m llmsoak.profile check
+FILE...``). Import from this package, not from the modules: only the names below are public.
 """
 
-from llmsoak.distributions import Distribution, DistributionError, parse_distribution
-from llmsoak.patterns_spec import BUILTIN_NAMES, BUILTIN_PATTERNS, PatternSpec
+from llmsoak.profile.distributions import Distribution, DistributionError, parse_distribution
 from llmsoak.profile.loading import load_profile, validate_profile_file
 from llmsoak.profile.model import (
     CHAT_STREAMS,
@@ -40,6 +40,7 @@ from llmsoak.profile.model import (
     StepConfig,
     Target,
 )
+from llmsoak.profile.patterns import BUILTIN_NAMES, BUILTIN_PATTERNS, PatternSpec
 from llmsoak.profile.sections import profile_from_dict
 
 __all__ = [

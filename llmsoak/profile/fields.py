@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from llmsoak.distributions import Distribution, DistributionError, parse_distribution
+from llmsoak.profile.distributions import Distribution, DistributionError, parse_distribution
 from llmsoak.units import parse_size, parse_timespan
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

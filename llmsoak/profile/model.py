@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
-from llmsoak.patterns_spec import PatternSpec
+from llmsoak.profile.patterns import PatternSpec
 from llmsoak.profile.redact import redacted_dict
 
 FLAVOURS = ("openai", "ollama", "chat")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmsoak.distributions import Distribution
+from llmsoak.profile.distributions import Distribution
 
 if TYPE_CHECKING:
     from llmsoak.profile.model import Profile

@@ -4,7 +4,7 @@ One ``_parse_<section>`` per top-level key (target, patterns, prompts, load, run
 each reading through :class:`~llmsoak.profile.fields._Section` so a mistake is reported with its
 field path; :func:`profile_from_dict` runs them all and turns the first mistake into one
 :class:`ProfileError` line ``FILE: FIELD.PATH: problem``. Defaults live here and in
-``llmsoak.patterns_spec`` (the built-in patterns).
+``llmsoak.profile.patterns`` (the built-in patterns).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from llmsoak.distributions import Distribution
-from llmsoak.patterns_spec import BUILTIN_NAMES, BUILTIN_PATTERNS, PatternSpec
+from llmsoak.profile.distributions import Distribution
 from llmsoak.profile.fields import _Fail, _kind, _Section
 from llmsoak.profile.model import (
     CHAT_STREAMS,
@@ -43,6 +42,7 @@ from llmsoak.profile.model import (
     StepConfig,
     Target,
 )
+from llmsoak.profile.patterns import BUILTIN_NAMES, BUILTIN_PATTERNS, PatternSpec
 
 # Header names whose values are credentials: refused as literals, allowed through headers_env.
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"}

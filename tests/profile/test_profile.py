@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmsoak.distributions import DistributionError, parse_distribution
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
-from llmsoak.patterns_spec import BUILTIN_PATTERNS
 from llmsoak.profile import ProfileError, load_profile, profile_from_dict
+from llmsoak.profile.distributions import DistributionError, parse_distribution
+from llmsoak.profile.patterns import BUILTIN_PATTERNS
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((REPO / "profiles").glob("*.yaml"))

@@ -1,4 +1,4 @@
-"""The four user patterns' documented default behaviour, and the PatternSpec a profile overrides.
+"""The user patterns: the four built-in ones' defaults, and the PatternSpec a profile overrides.
 
 A pattern is a kind of person at a chat box. A user of a pattern loops over *sessions*: wait
 ``first_message_delay_s`` once at start, then per session send ``turns_per_session`` messages with
@@ -15,13 +15,19 @@ stress      0                            1–3        ~2000 (500–8k)  512–10
 ==========  ===========================  =========  ==============  ===========  =================
 
 Units: seconds for ``*_s`` fields, tokens for ``prompt_tokens``/``max_tokens``.
+
+This is the one place for the patterns' defaults (docs/profiles.md shows the same table). Locust
+runs each pattern of a profile as a user class named after it (``ActiveUser``, ``CasualUser``,
+``SporadicUser``, ``StressUser``, ``<Name>User`` for custom ones), built by
+``llmsoak.locust.user_classes``; every such user runs the session loop of ``llmsoak.locust.users``
+with its PatternSpec. Nothing here imports Locust: the profile loader validates against it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from llmsoak.distributions import Distribution, constant, lognormal, uniform
+from llmsoak.profile.distributions import Distribution, constant, lognormal, uniform
 
 BUILTIN_NAMES = ("active", "casual", "sporadic", "stress")
 
