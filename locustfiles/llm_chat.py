@@ -9,13 +9,13 @@ SporadicUser, StressUser, custom ones) and the load shape, so it is read at impo
 profile prints one line and exits 2 before any request. ``-H`` overrides ``target.url``.
 In the web UI the start form's Profile field may name another profile: it is checked before the
 test starts and applied on the master and every worker (docs/webui.md).
-All logic lives in llmsoak.locust; see docs/locust.md.
+All logic lives in llmsoak.locust (llmsoak/locust/entry.py); see docs/locust.md.
 """
 
 from locust import events
 
 import llmsoak.webui
-from llmsoak.locust.entry import load_profile_from_argv
+from llmsoak.locust.entry import add_arguments, init_environment, load_profile_from_argv
 
 profile, user_classes = load_profile_from_argv()
 globals().update(user_classes)
@@ -25,13 +25,9 @@ llmsoak.webui.install()
 
 @events.init_command_line_parser.add_listener
 def _arguments(parser):
-    from llmsoak.locust.plugin import add_arguments
-
     add_arguments(parser)
 
 
 @events.init.add_listener
 def _init(environment, **_kwargs):
-    from llmsoak.locust.entry import init_environment
-
     init_environment(environment, profile, user_classes)

@@ -19,12 +19,19 @@ Locust 2.47 keeps three things forever on the node that aggregates stats:
 Nothing else is touched: cumulative counts, histograms (``response_times``, ~300 keys at most)
 and the response-time cache (Locust bounds it to ~20 s) stay exact, so the final report is
 unchanged apart from the chart resolution. Workers need none of this: they send and reset their
-stats every 3 s.
+stats every 3 s. What this module reaches into is Locust's, so it does so through
+llmsoak.locust.internals.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+
+import gevent
+from locust.runners import WorkerRunner
+
+from llmsoak.locust import internals
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +63,15 @@ def trim_per_second(stats, now_s: float) -> int:
     """Drop per-second counters older than ``now_s - KEEP_PER_SECOND_S``; return items removed."""
     keep_from = int(now_s) - KEEP_PER_SECOND_S
     removed = 0
-    for entry in [stats.total, *list(stats.entries.values())]:
-        removed += _trim_per_second(entry.num_reqs_per_sec, keep_from)
-        removed += _trim_per_second(entry.num_fail_per_sec, keep_from)
+    for entry in internals.stats_rows(stats):
+        for counter in internals.per_second_counters(entry):
+            removed += _trim_per_second(counter, keep_from)
     return removed
 
 
 def thin_history(stats) -> int:
     """Halve the resolution of the older chart history once it is too long; return rows removed."""
-    history = stats.history
+    history = internals.chart_history(stats)
     if len(history) <= MAX_HISTORY_ROWS:
         return 0
     old, recent = history[:-KEEP_HISTORY_ROWS], history[-KEEP_HISTORY_ROWS:]
@@ -76,11 +83,9 @@ def thin_history(stats) -> int:
 
 def cap_errors(stats) -> int:
     """Keep at most MAX_ERRORS distinct errors; fold the least recently seen into one row."""
-    errors = stats.errors
+    errors = internals.error_rows(stats)
     if len(errors) <= MAX_ERRORS:
         return 0
-    from locust.stats import StatsError
-
     by_age = sorted(errors.items(), key=lambda kv: kv[1].last_seen or 0)
     excess = len(errors) - MAX_ERRORS + 1  # +1 leaves room for the summary row
     folded = 0
@@ -92,10 +97,10 @@ def cap_errors(stats) -> int:
         folded += err.occurrences
         del errors[key]
         excess -= 1
-    summary_key = StatsError.create_key("llmsoak", "trimmed", _TRIMMED_ERROR)
+    summary_key, new_row = internals.error_row("llmsoak", "trimmed", _TRIMMED_ERROR)
     summary = errors.get(summary_key)
     if summary is None:
-        summary = errors[summary_key] = StatsError("llmsoak", "trimmed", _TRIMMED_ERROR, occurrences=0)
+        summary = errors[summary_key] = new_row
     summary.occurrences += folded
     return folded
 
@@ -109,11 +114,6 @@ def trim(stats, now_s: float) -> dict:
 
 def install(environment) -> None:
     """Run :func:`trim` every TRIM_INTERVAL_S on this node (not on workers: they reset anyway)."""
-    import time
-
-    import gevent
-    from locust.runners import WorkerRunner
-
     if isinstance(environment.runner, WorkerRunner):
         return
 

@@ -8,9 +8,10 @@ Two sinks get every request's numbers:
    normalised ``"<class>: <detail>"`` message). The LLM metrics are extra rows whose *type* column
    is the metric — ``TTFT``, ``ITL``, ``TPOT``, ``E2E`` (milliseconds), ``OUT_TOKENS``,
    ``IN_TOKENS`` (tokens per request) and ``TOKENS/S`` (output tokens per second per request) —
-   under the same name. They are logged straight into ``stats.entries`` (never through
-   ``stats.log_request``), so the **Aggregated row counts HTTP requests only**; workers serialise
-   all entries and the master merges them like any other row. Locust rounds its histogram to two
+   under the same name. They are logged into their own rows (``stats.get(name, metric).log``,
+   never ``stats.log_request``), so the **Aggregated row counts HTTP requests only**; workers
+   serialise all entries and the master merges them like any other row. One ITL per token is
+   logged in bulk (``llmsoak.locust.internals.log_many``). Locust rounds its histogram to two
    significant digits (147 → 150 ms, sub-millisecond ITL → 0 or 1).
 2. **LogHistogram windows** (this module): 1 %-wide logarithmic buckets, exact under merging,
    so percentiles of sub-millisecond ITL stay right. They feed llm_timeseries.csv and
@@ -22,7 +23,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from llmsoak.locust.clients import FAILURE_CLASSES, RequestResult
+from llmsoak.locust.internals import log_many
+from llmsoak.locust.results import FAILURE_CLASSES, RequestResult
 
 METRIC_TYPES = ("TTFT", "ITL", "TPOT", "E2E", "IN_TOKENS", "OUT_TOKENS", "TOKENS/S")
 """Locust stats *type* column values used for LLM metrics; never part of the Aggregated row."""
@@ -180,54 +182,23 @@ def _round_or_none(value: float | None) -> float | None:
 def log_llm_metrics(stats, name: str, result: RequestResult) -> None:
     """Log one successful request's LLM metrics as extra Locust stats rows named ``name``.
 
-    Goes to ``stats.entries`` directly, not ``stats.log_request``: the Aggregated row
+    Through ``stats.get(name, metric)``, not ``stats.log_request``: the Aggregated row
     (``stats.total``) must count HTTP requests only.
     """
     if result.failure_class is not None:
         return
-    entries = stats.entries
+    row = stats.get
     if result.ttft_ms is not None:
-        entries[(name, "TTFT")].log(result.ttft_ms, 0)
+        row(name, "TTFT").log(result.ttft_ms, 0)
     if result.itl_ms:
-        _log_many(entries[(name, "ITL")], result.itl_ms)
+        log_many(row(name, "ITL"), result.itl_ms)
     tpot = result.tpot_ms
     if tpot is not None:
-        entries[(name, "TPOT")].log(tpot, 0)
-    entries[(name, "E2E")].log(result.e2e_ms, 0)
+        row(name, "TPOT").log(tpot, 0)
+    row(name, "E2E").log(result.e2e_ms, 0)
     out_tokens = result.output_token_count
-    entries[(name, "OUT_TOKENS")].log(out_tokens, 0)
+    row(name, "OUT_TOKENS").log(out_tokens, 0)
     if result.input_tokens is not None:
-        entries[(name, "IN_TOKENS")].log(result.input_tokens, 0)
+        row(name, "IN_TOKENS").log(result.input_tokens, 0)
     if result.e2e_ms > 0:
-        entries[(name, "TOKENS/S")].log(out_tokens * 1000.0 / result.e2e_ms, 0)
-
-
-def _log_many(entry, values_ms: list[float]) -> None:
-    """``entry.log(v, 0)`` for every value, at one timestamp: the same fields, a fraction of the cost.
-
-    The first value goes through ``StatsEntry.log`` (which also maintains the response-time
-    cache); the rest update the same counters Locust's ``log`` updates.
-    """
-    import locust.stats  # lazily: importing locust patches the process with gevent
-
-    entry.log(values_ms[0], 0)
-    rest = values_ms[1:]
-    if not rest:
-        return
-    n = len(rest)
-    entry.num_requests += n
-    entry.num_reqs_per_sec[int(entry.last_request_timestamp)] += n
-    entry.total_response_time += sum(rest)
-    lo, hi = min(rest), max(rest)
-    if entry.min_response_time is None or lo < entry.min_response_time:
-        entry.min_response_time = lo
-    if hi > entry.max_response_time:
-        entry.max_response_time = hi
-    buckets = entry.response_times
-    bucket_response_time = locust.stats.bucket_response_time
-    zeros = rest.count(0.0)
-    if zeros:  # gaps of tokens that arrived in the same read, counted in one C call
-        buckets[bucket_response_time(0.0)] += zeros
-    if zeros < n:
-        for v in filter(None, rest):
-            buckets[bucket_response_time(v)] += 1
+        row(name, "TOKENS/S").log(out_tokens * 1000.0 / result.e2e_ms, 0)

@@ -7,9 +7,10 @@ a master and its workers (``--processes N`` or ``--master``/``--worker``):
   (key ``llmsoak_minutes``), the master merges them in ``worker_report``;
 * the master (or the local runner) samples users per pattern every 5 s, writes each finished
   minute to ``llm_timeseries.csv`` and the rest at ``quitting``;
-* :mod:`llmsoak.locust.bounded_memory` trims the master's per-second counters and chart history.
+* llmsoak.locust.bounded_memory trims the master's per-second counters and chart history.
 
-The live numbers are read through :func:`get_llm_state` — the API the web UI renders.
+The live numbers are read through :func:`llmsoak.locust.timeseries.get_llm_state` — the API the
+web UI renders.
 """
 
 from __future__ import annotations
@@ -21,17 +22,16 @@ import time
 from pathlib import Path
 
 import gevent
+from locust.runners import MasterRunner, WorkerRunner
 
-from llmsoak.locust import bounded_memory
-from llmsoak.locust.timeseries import REPORT_KEY, LLMState, TimeseriesCSV
-from llmsoak.locust.users import PATTERN_OF_CLASS
+from llmsoak.locust import bounded_memory, internals
+from llmsoak.locust.timeseries import REPORT_KEY, LLMState, TimeseriesCSV, get_llm_state
+from llmsoak.locust.user_classes import PATTERN_OF_CLASS
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL_S = 5.0
 """How often the master/local runner samples users per pattern and closes finished minutes."""
-
-_STATE_ATTR = "_llmsoak_state"
 
 
 def add_arguments(parser) -> None:
@@ -51,36 +51,8 @@ def timeseries_path(options) -> Path:
     return Path(run_dir) / "llm_timeseries.csv" if run_dir else Path("llm_timeseries.csv")
 
 
-def get_llm_state(environment) -> LLMState:
-    """This node's :class:`~llmsoak.locust.timeseries.LLMState` (created on first use).
-
-    ``get_llm_state(env).snapshot()`` returns a JSON-ready dict, stable for the web UI::
-
-        {"timestamp": unix_s, "role": "local"|"master"|"worker", "started_at": unix_s|None,
-         "elapsed_s": float, "late_reports": int,
-         "patterns": {"active": {"users": int,
-                                 "current": ROW | None,      # the last written minute
-                                 "cumulative": SUMMARY}, ...},
-         "all": {"users": int, "current": ROW | None, "cumulative": SUMMARY}}
-
-    ROW is one llm_timeseries.csv row as a dict (contracts.md columns). SUMMARY has ``requests``,
-    ``failures``, ``failures_by_class`` {http, timeout, disconnect, malformed, empty, other},
-    ``ttft_p50_ms``, ``ttft_p95_ms``, ``ttft_p99_ms``, ``itl_p50_ms``, ``itl_p95_ms``,
-    ``tpot_p50_ms``, ``e2e_p50_ms``, ``e2e_p95_ms``, ``e2e_p99_ms`` (None when no data),
-    ``input_tokens``, ``output_tokens``, ``tokens_per_s`` (output tokens over the elapsed run) and
-    ``output_tokens_approximate`` (True when some counts are chunks, not server usage).
-    On a master the numbers cover all workers.
-    """
-    state = getattr(environment, _STATE_ATTR, None)
-    if state is None:
-        state = LLMState()
-        setattr(environment, _STATE_ATTR, state)
-    return state
-
-
-def _role(runner) -> str:
-    from locust.runners import MasterRunner, WorkerRunner
-
+def role(runner) -> str:
+    """``"master"``, ``"worker"`` or ``"local"``: what this Locust process is."""
     if isinstance(runner, MasterRunner):
         return "master"
     if isinstance(runner, WorkerRunner):
@@ -90,11 +62,8 @@ def _role(runner) -> str:
 
 def users_by_pattern(runner) -> dict[str, int]:
     """Current users per pattern; on a master, as the workers last reported them."""
-    counts = getattr(runner, "reported_user_classes_count", None)
-    if counts is None or _role(runner) != "master":
-        counts = runner.user_classes_count
     out: dict[str, int] = {}
-    for class_name, n in counts.items():
+    for class_name, n in internals.users_per_class(runner).items():
         pattern = PATTERN_OF_CLASS.get(class_name)
         if pattern is not None:
             out[pattern] = out.get(pattern, 0) + n
@@ -111,10 +80,8 @@ def write_final_stats_csv(environment) -> None:
     prefix = getattr(environment.parsed_options, "csv_prefix", None)
     if not prefix:
         return
-    from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
-
-    formatter = StatsCSV(environment, PERCENTILES_TO_REPORT)
-    for suffix, write in (("_stats.csv", formatter.requests_csv), ("_failures.csv", formatter.failures_csv)):
+    requests_csv, failures_csv = internals.stats_csv_writers(environment)
+    for suffix, write in (("_stats.csv", requests_csv), ("_failures.csv", failures_csv)):
         path = Path(prefix + suffix)
         tmp = path.with_name(path.name + ".tmp")
         try:
@@ -129,7 +96,7 @@ def register(environment, patterns: list[str] | tuple[str, ...] = ()) -> LLMStat
     """Attach every llmsoak listener to ``environment`` (whose runner exists: call from ``init``)."""
     runner = environment.runner
     state = get_llm_state(environment)
-    state.role = _role(runner)
+    state.role = role(runner)
     for name in patterns:
         if name not in state.patterns:
             state.patterns.append(name)

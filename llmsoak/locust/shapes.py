@@ -29,6 +29,7 @@ from pathlib import Path
 from locust import LoadTestShape
 
 from llmsoak.events import append_event
+from llmsoak.locust import internals
 from llmsoak.profile import WEEKDAYS, LoadConfig, Profile
 
 logger = logging.getLogger("llmsoak.shape")
@@ -280,13 +281,7 @@ def install_shape(environment, profile: Profile, events_path: str | os.PathLike 
     if cls is None:
         return None
     shape = cls()
-    shape.runner = environment.runner
-    environment.shape_class = shape
-    if environment.available_shape_classes is not None:
-        environment.available_shape_classes[type(shape).__name__] = shape
-    web_ui = getattr(environment, "web_ui", None)
-    if web_ui is not None:
-        web_ui.update_template_args()
+    internals.set_running_shape(environment, shape)
     return shape
 
 

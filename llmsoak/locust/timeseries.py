@@ -21,8 +21,8 @@ import os
 import time
 from pathlib import Path
 
-from llmsoak.locust.clients import RequestResult
 from llmsoak.locust.metrics import Window
+from llmsoak.locust.results import RequestResult
 
 COLUMNS = (
     "timestamp", "pattern", "users", "requests", "failures", "fail_http", "fail_timeout",
@@ -30,12 +30,14 @@ COLUMNS = (
     "ttft_p99_ms", "itl_p50_ms", "itl_p95_ms", "tpot_p50_ms", "e2e_p50_ms", "e2e_p95_ms",
     "e2e_p99_ms", "input_tokens", "output_tokens", "tokens_per_s",
 )
-"""llm_timeseries.csv header (contracts.md); timestamps are minute starts in Unix seconds."""
+"""llm_timeseries.csv header (docs/formats.md); timestamps are minute starts in Unix seconds."""
 
 REPORT_KEY = "llmsoak_minutes"
 """Key of the worker → master payload inside Locust's report_to_master data."""
 
 MINUTE_S = 60
+
+_STATE_ATTR = "_llmsoak_state"
 
 
 def minute_of(t: float) -> int:
@@ -46,7 +48,7 @@ class LLMState:
     """LLM metrics of this node: open minute windows, cumulative windows, last written rows.
 
     ``role`` is ``"local"``, ``"worker"`` or ``"master"``. All times are Unix seconds.
-    Read it through :meth:`snapshot` (see :func:`llmsoak.locust.plugin.get_llm_state`).
+    Read it through :meth:`snapshot` (see :func:`get_llm_state`).
     """
 
     def __init__(self, patterns: list[str] | tuple[str, ...] = (), *, role: str = "local",
@@ -172,7 +174,7 @@ class LLMState:
 
     # -- the public read API ---------------------------------------------------------------------
     def snapshot(self) -> dict:
-        """Per-pattern current and cumulative LLM metrics; see plugin.get_llm_state for the schema."""
+        """Per-pattern current and cumulative LLM metrics; see :func:`get_llm_state` for the schema."""
         now = time.time()
         elapsed = max((self.stopped_at or now) - (self.started_at or now), 1.0)
         patterns = {}
@@ -192,6 +194,33 @@ class LLMState:
             "all": {"users": sum(self.users.values()), "current": self.last_rows.get("all"),
                     "cumulative": all_window.summary(elapsed)},
         }
+
+
+def get_llm_state(environment) -> LLMState:
+    """This node's :class:`LLMState`, kept on the Locust ``environment`` (created on first use).
+
+    ``get_llm_state(env).snapshot()`` returns a JSON-ready dict, stable for the web UI::
+
+        {"timestamp": unix_s, "role": "local"|"master"|"worker", "started_at": unix_s|None,
+         "elapsed_s": float, "late_reports": int,
+         "patterns": {"active": {"users": int,
+                                 "current": ROW | None,      # the last written minute
+                                 "cumulative": SUMMARY}, ...},
+         "all": {"users": int, "current": ROW | None, "cumulative": SUMMARY}}
+
+    ROW is one llm_timeseries.csv row as a dict (columns in docs/formats.md). SUMMARY has
+    ``requests``, ``failures``, ``failures_by_class`` {http, timeout, disconnect, malformed,
+    empty, other}, ``ttft_p50_ms``, ``ttft_p95_ms``, ``ttft_p99_ms``, ``itl_p50_ms``,
+    ``itl_p95_ms``, ``tpot_p50_ms``, ``e2e_p50_ms``, ``e2e_p95_ms``, ``e2e_p99_ms`` (None when no
+    data), ``input_tokens``, ``output_tokens``, ``tokens_per_s`` (output tokens over the elapsed
+    run) and ``output_tokens_approximate`` (True when some counts are chunks, not server usage).
+    On a master the numbers cover all workers.
+    """
+    state = getattr(environment, _STATE_ATTR, None)
+    if state is None:
+        state = LLMState()
+        setattr(environment, _STATE_ATTR, state)
+    return state
 
 
 def _row(minute: int, pattern: str, users: int, w: Window, span_s: float) -> dict:

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 
+from llmsoak.events import append_event
 from llmsoak.units import format_bytes
 
 logger = logging.getLogger(__name__)
@@ -103,8 +104,6 @@ class AlertLog:
         if not self.events_path:
             return
         try:
-            from llmsoak.events import append_event
-
             append_event(self.events_path, "alert", detail)
         except OSError as err:  # a full disk must not take the web UI down; say so once per crossing
             logger.error("llmsoak: could not append alert to %s: %s", self.events_path, err)

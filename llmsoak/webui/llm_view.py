@@ -1,13 +1,16 @@
 """Reading the Locust side's LLM snapshot into flat per-pattern rows for tables, charts and alerts.
 
-``get_llm_state(environment).snapshot()`` (llmsoak.locust.plugin) gives, per pattern and for
+``get_llm_state(environment).snapshot()`` (llmsoak.locust.timeseries) gives, per pattern and for
 ``all``, ``users``, ``current`` (the last finished minute's llm_timeseries.csv row, or None) and
-``cumulative`` (a summary: ``ttft_p95_ms``, ``failures_by_class``, ``tokens_per_s``, ...). This module only reads it; it never reaches into the plugin's internals.
+``cumulative`` (a summary: ``ttft_p95_ms``, ``failures_by_class``, ``tokens_per_s``, ...). This
+module only reads that snapshot; it never reaches into the Locust side's state.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from llmsoak.locust.timeseries import get_llm_state
 
 SUMMARY_FIELDS = ("requests", "failures", "ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "itl_p50_ms",
                   "itl_p95_ms", "tpot_p50_ms", "e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms",
@@ -16,10 +19,6 @@ SUMMARY_FIELDS = ("requests", "failures", "ttft_p50_ms", "ttft_p95_ms", "ttft_p9
 
 def read_snapshot(environment) -> tuple[dict | None, str | None]:
     """``(snapshot, None)`` from the Locust side, or ``(None, reason)`` when it is not there."""
-    try:
-        from llmsoak.locust.plugin import get_llm_state
-    except ImportError as err:
-        return None, f"llmsoak's Locust plugin is not available: {err}"
     try:
         state = get_llm_state(environment)
     except Exception as err:  # noqa: BLE001 - the page must say why, not crash

@@ -16,9 +16,13 @@ import time
 from collections import deque
 from pathlib import Path
 
+import gevent
+
+from llmsoak.locust.profile_switch import get_profile_switch
+from llmsoak.profile import load_profile
 from llmsoak.webui import llm_view
 from llmsoak.webui.alerts import AlertLog, check_thresholds
-from llmsoak.webui.live_source import SamplerSource
+from llmsoak.webui.live_source import SamplerSource, normalise_sampler_url
 from llmsoak.webui.memory_trend import memory_trend
 
 logger = logging.getLogger(__name__)
@@ -52,8 +56,6 @@ class ProfileCache:
         if key != self._key:
             self._key = key
             try:
-                from llmsoak.profile import load_profile
-
                 self.profile, self.error = load_profile(path), None
             except Exception as err:  # noqa: BLE001 - ProfileError or anything else: say it on the page
                 self.profile, self.error = None, str(err)
@@ -99,8 +101,6 @@ class SoakMonitor:
 
     # ------------------------------------------------------------------ configuration
     def _switch(self):
-        from llmsoak.locust.entry import get_profile_switch
-
         return get_profile_switch(self.environment)
 
     def profile_path(self) -> str | None:
@@ -124,8 +124,6 @@ class SoakMonitor:
         current = self.source.url
         if url:
             try:
-                from llmsoak.webui.live_source import normalise_sampler_url
-
                 url = normalise_sampler_url(url)
             except ValueError as err:
                 self.source, self.sampler_url_origin = SamplerSource(None), origin
@@ -164,13 +162,8 @@ class SoakMonitor:
     def _compute_trend(self, profile) -> dict:
         columns, rows = self.source.frame_rows()
         limit = profile.slo.memory_limit_bytes if profile is not None else None
-        try:
-            import gevent
-
-            # The fit is CPU work: a pool thread keeps the web server's greenlets answering meanwhile.
-            return gevent.get_hub().threadpool.apply(memory_trend, (columns, rows), {"limit_bytes": limit})
-        except ImportError:
-            return memory_trend(columns, rows, limit_bytes=limit)
+        # The fit is CPU work: a pool thread keeps the web server's greenlets answering meanwhile.
+        return gevent.get_hub().threadpool.apply(memory_trend, (columns, rows), {"limit_bytes": limit})
 
     def _record_llm(self, now: float) -> None:
         overall = llm_view.overall_row(self.llm_rows)
@@ -198,8 +191,6 @@ class SoakMonitor:
 
     def run_forever(self) -> None:
         """The greenlet body: tick every ``poll_interval_s`` until ``stop()``."""
-        import gevent
-
         while not self._stopped:
             self.tick()
             gevent.sleep(self.poll_interval_s)

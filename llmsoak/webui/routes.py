@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flask import Blueprint, Response, jsonify
+
 STATIC_DIR = Path(__file__).with_name("static")
 STATIC_FILES = {"soak.js": "application/javascript", "soak.css": "text/css"}
 """The only files served: a fixed list, so no path from a request ever reaches the file system."""
@@ -22,8 +24,6 @@ def base_path(environment) -> str:
 
 def add_routes(environment, monitor) -> None:
     """Register the Soak page's routes on ``environment.web_ui.app``."""
-    from flask import Blueprint, Response, jsonify
-
     web_ui = environment.web_ui
     guard = web_ui.auth_required_if_enabled
     bp = Blueprint("llmsoak", __name__, url_prefix=base_path(environment) + "/llmsoak")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from flask import request
+
 from llmsoak.analysis.formatting import format_bytes_sig, format_hours, format_pct_per_hour
 from llmsoak.units import format_bytes
 from llmsoak.webui import llm_view
@@ -121,8 +123,6 @@ def trend_rows(verdict: dict) -> list[tuple[str, str]]:
 
 def install_tabs(environment, monitor, page_path: str) -> None:
     """Add the tabs to Locust's template args and fill their rows in ``/stats/requests`` responses."""
-    from flask import request
-
     web_ui = environment.web_ui
     prefix = page_path[: -len("/llmsoak/")]
     web_ui.template_args["extended_tabs"] = [

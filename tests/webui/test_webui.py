@@ -154,7 +154,7 @@ def _summary(requests, failures, ttft_p95):
 
 
 def test_pattern_rows_follow_the_plugin_schema():
-    # The schema documented in llmsoak.locust.plugin.get_llm_state.
+    # The schema documented in llmsoak.locust.timeseries.get_llm_state.
     snapshot = {"timestamp": 1.0, "role": "master", "patterns": {
         "active": {"users": 3, "current": None, "cumulative": _summary(40, 2, 120.0)}},
         "all": {"users": 3, "current": {**_summary(10, 1, 150.0), "pattern": "all"},

@@ -1,0 +1,127 @@
+"""Reading a response into a RequestResult (llmsoak.locust.response_reader): timings and failures.
+
+One timestamp per socket read (events that arrived together share it), every failure classified
+once, never raised, whatever the chunking.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from llmsoak.locust.apis import ChatApp, OllamaChat, OpenAIChat
+from llmsoak.locust.response_reader import read_body, read_stream_chunks
+from llmsoak.locust.results import RequestResult
+from llmsoak.locust.streams import DONE
+
+
+def _openai_event(content, *, id_="chatcmpl-7") -> bytes:
+    return json.dumps({"id": id_, "object": "chat.completion.chunk", "model": "m",
+                       "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]},
+                      separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _split_randomly(data: bytes, rng: random.Random) -> list[bytes]:
+    cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 12))))
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+
+def _sse(*events: bytes) -> bytes:
+    return b"".join(b"data: " + e + b"\n\n" for e in events)
+
+
+def _usage_event(n: int) -> bytes:
+    return json.dumps({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": n}}).encode()
+
+
+def _reader(chunks: list[bytes], error: BaseException | None = None):
+    chunks = list(chunks)
+
+    def read_chunk() -> bytes:
+        if chunks:
+            return chunks.pop(0)
+        if error is not None:
+            raise error
+        return b""
+    return read_chunk
+
+
+def test_events_in_one_read_share_its_timestamp():
+    texts = [f" t{i}" for i in range(6)]
+    body = _sse(*(_openai_event(t) for t in texts), _usage_event(6), b"[DONE]")
+    r = read_stream_chunks(_reader([body]), OpenAIChat(), RequestResult(status=200), 0.0)
+    assert r.ok and r.text == "".join(texts) and r.output_tokens == 6 and r.content_chunks == 6
+    assert r.itl_ms == [0.0] * 5  # all in one TCP read: no gap the client could see
+    per_event = [_sse(_openai_event(t)) for t in texts] + [_sse(_usage_event(6), b"[DONE]")]
+    r = read_stream_chunks(_reader(per_event), OpenAIChat(), RequestResult(status=200), 0.0)
+    assert r.ok and len(r.itl_ms) == 5 and all(v > 0 for v in r.itl_ms)
+
+
+@pytest.mark.parametrize("bad", [b'{"choices":[{"index":0,"delta":{"content":"\\u00', b"{not json", b'"just a string"'])
+def test_a_malformed_event_among_shortcut_events_is_detected(bad):
+    events = [_openai_event(f" t{i}") for i in range(5)]
+    events.insert(3, bad)
+    body = _sse(*events, _usage_event(5), b"[DONE]")
+    rng = random.Random(bad)
+    for chunks in ([body], _split_randomly(body, rng), _split_randomly(body, rng)):
+        r = read_stream_chunks(_reader(chunks), OpenAIChat(), RequestResult(status=200), 0.0)
+        assert r.failure_class == "malformed", chunks
+
+
+def test_ndjson_stream_through_the_chunk_reader():
+    lines = [{"model": "m", "created_at": f"2025-01-01T00:00:0{i}Z", "message": {"role": "assistant", "content": c},
+              "done": False} for i, c in enumerate(["a", "b", "c"])]
+    lines.append({"model": "m", "message": {"content": ""}, "done": True, "eval_count": 3, "prompt_eval_count": 2})
+    body = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
+    r = read_stream_chunks(_reader(_split_randomly(body, random.Random(1))), OllamaChat(),
+                           RequestResult(status=200), 0.0)
+    assert r.ok and r.text == "abc" and (r.input_tokens, r.output_tokens) == (2, 3)
+
+
+def test_cut_off_and_reset_streams():
+    body = _sse(_openai_event(" a"), _openai_event(" b"))
+    r = read_stream_chunks(_reader([body]), OpenAIChat(), RequestResult(status=200), 0.0)
+    assert r.failure_class == "disconnect"  # no [DONE]
+    r = read_stream_chunks(_reader([body], ConnectionResetError(104, "reset")), OpenAIChat(),
+                           RequestResult(status=200), 0.0)
+    assert r.failure_class == "disconnect"
+    r = read_stream_chunks(_reader([_sse(b"[DONE]")]), OpenAIChat(), RequestResult(status=200), 0.0)
+    assert r.failure_class == "empty"
+    assert DONE == b"[DONE]"
+
+
+_A = b'{"choices": [{"delta": {"content": "a"}}]}'
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """One chunk per line, as geventhttpclient's ``readline`` hands them out."""
+    return [line + b"\n" for line in data.split(b"\n")][:-1] if data else []
+
+
+@pytest.mark.parametrize("data,error,cls", [
+    (_sse(_A), None, "disconnect"),      # no [DONE]: cut off
+    (_sse(_A), ConnectionResetError(104, "reset"), "disconnect"),
+    (_sse(_A), TimeoutError("timed out"), "timeout"),
+    (_sse(_A, b"{not json"), None, "malformed"),
+    (b"", None, "empty"),
+    (_sse(b"[DONE]"), None, "empty"),
+])
+def test_stream_failures_are_classified_once(data, error, cls):
+    r = read_stream_chunks(_reader(_lines(data), error), OpenAIChat(), RequestResult(status=200), 0.0)
+    assert r.failure_class == cls
+    assert r.failure_message.startswith(cls + ": ")
+
+
+def test_non_streamed_bodies():
+    r = read_body(b'{"choices": [{"message": {"content": "ok"}}], "usage": {"prompt_tokens": 4, "completion_tokens": 1}}',
+                  OpenAIChat(stream=False), RequestResult(status=200), 0.0)
+    assert r.ok and r.text == "ok" and r.ttft_ms == r.e2e_ms and r.output_tokens == 1
+    assert read_body(b"", OpenAIChat(stream=False), RequestResult(), 0.0).failure_class == "empty"
+    assert read_body(b"{oops", OllamaChat(stream=False), RequestResult(), 0.0).failure_class == "malformed"
+    r = read_body(b'{"session_id": "s", "reply": "yo", "turn": 1, "usage": {"prompt_tokens": 2, "completion_tokens": 1}}',
+                  ChatApp(), RequestResult(), 0.0)
+    assert r.ok and r.text == "yo"
+
+
