@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+
+from llmsoak.errors import CommandError
+from llmsoak.units import parse_timespan
+
 HELP = "run a soak from a profile: target, samplers, Locust, checkpoints, verdict, SLO gate"
 
 EPILOG = """exit codes: 0 SLOs met · 1 an SLO breached or a leak · 2 bad input or profile ·
@@ -11,8 +16,6 @@ See docs/soak.md."""
 
 
 def prepare_parser(parser) -> None:
-    import argparse
-
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -38,9 +41,7 @@ def prepare_parser(parser) -> None:
 
 
 def _overrides(args) -> dict:
-    import yaml
-
-    from llmsoak.errors import CommandError
+    import yaml  # start-up: only --set needs it, and `llmsoak` imports every command module
 
     out: dict = {}
     for item in args.set:
@@ -58,11 +59,10 @@ def _overrides(args) -> dict:
 
 
 def run(args) -> int:
-    from llmsoak.errors import CommandError
-    from llmsoak.units import parse_timespan
-
+    # The orchestrator's modules (psutil, the profile loader, ...) load only for this command:
+    # `llmsoak` imports every command module to build its parser.
     if args.status:
-        from llmsoak.run.status import print_status
+        from llmsoak.run.status import print_status  # start-up: see above
 
         return print_status(args.status, as_json=args.json)
     try:
@@ -72,12 +72,12 @@ def run(args) -> int:
     if args.check:
         if not args.profile:
             raise CommandError("--check needs --profile FILE")
-        from llmsoak.run import settings as run_settings
+        from llmsoak.run import settings as run_settings  # start-up: see above
 
         _, settings = run_settings.load(args.profile, _overrides(args))
         print(f"llmsoak run: {args.profile}: OK ({settings.duration_s:g} s of load)")
         return 0
-    from llmsoak.run.launch import resume_run, start_run
+    from llmsoak.run.launch import resume_run, start_run  # start-up: see above
 
     if args.resume:
         return resume_run(args.resume, quiet=args.quiet, progress_interval_s=progress_interval_s)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 
+from llmsoak.errors import CommandError
+from llmsoak.units import parse_timespan
+
 HELP = "Sample a process tree's memory, CPU, fds and I/O into an append-only CSV (sidecar)."
 
 
@@ -54,9 +57,6 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _span(value: str | None, flag: str, *, positive: bool = False) -> float | None:
-    from llmsoak.errors import CommandError
-    from llmsoak.units import parse_timespan
-
     if value is None:
         return None
     try:
@@ -71,6 +71,7 @@ def _span(value: str | None, flag: str, *, positive: bool = False) -> float | No
 def run(args: argparse.Namespace) -> int:
     import signal
 
+    # start-up: psutil and the sampler load only for this command (`llmsoak` imports every command module)
     from llmsoak.sampler import Sampler, build_selector
 
     interval_s = _span(args.interval, "--interval", positive=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from llmsoak.errors import CommandError
+
 HELP = "Run a fake LLM server (OpenAI, Ollama and chat-app APIs) with tunable latency, leaks and faults."
 
 _FAULTS = ("http_429, http_500, http_503, reset_before_headers, reset_mid_stream, stall, "
@@ -66,10 +68,11 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmsoak.errors import CommandError
-    from llmsoak.stub.config import StubConfig
-    from llmsoak.stub.faults import FaultSpecError, check_total, parse_fault_spec
-    from llmsoak.stub.server import run as run_server
+    # The server (asyncio and the rest) loads only for this command: `llmsoak` imports every
+    # command module to build its parser.
+    from llmsoak.stub.config import StubConfig  # start-up: see above
+    from llmsoak.stub.faults import FaultSpecError, check_total, parse_fault_spec  # start-up: see above
+    from llmsoak.stub.server import run as run_server  # start-up: see above
 
     faults: dict[str, float] = {}
     for spec in args.fault:
