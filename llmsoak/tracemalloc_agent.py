@@ -34,6 +34,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from llmsoak.units import parse_timespan
+
 ENV_OUT = "LLMSOAK_TRACEMALLOC"
 DEFAULT_INTERVAL_S = 300.0
 DEFAULT_WARMUP_S = 60.0
@@ -49,8 +51,6 @@ def _env_span(name: str, default: float) -> float:
     value = os.environ.get(name)
     if not value:
         return default
-    from llmsoak.units import parse_timespan
-
     try:
         return parse_timespan(value)
     except ValueError:
@@ -212,8 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     target = args.target[1:] if args.target[:1] == ["--"] else args.target
     if not target:
         parser.error("give the program to run after --")
-    from llmsoak.units import parse_timespan
-
     try:
         start(args.out, interval_s=parse_timespan(args.interval) if args.interval else None,
               nframe=args.nframe, warmup_s=parse_timespan(args.warmup) if args.warmup else None,

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from llmsoak.analysis import charts
+from llmsoak.analysis.formatting import format_bytes_sig as format_bytes
+from llmsoak.analysis.report import _fmt, chart_data
+
 _RANK = {"leak": 0, "inconclusive": 1, "ok": 2}
 
 
@@ -54,8 +58,6 @@ def _summary(before: dict, after: dict, rows: dict) -> str:
     head = f"Overall verdict {vb} → {va}"
     mem = rows.get("rss_bytes") or next((r for m, r in rows.items() if m.endswith("_bytes")), None)
     if mem and mem["slope_per_hour_before"] is not None and mem["slope_per_hour_after"] is not None:
-        from llmsoak.analysis.formatting import format_bytes_sig as format_bytes
-
         head += (f"; memory slope {format_bytes(mem['slope_per_hour_before'])}/h → "
                  f"{format_bytes(mem['slope_per_hour_after'])}/h")
     better = [m for m, r in rows.items() if r["improved"] is True]
@@ -70,8 +72,6 @@ def _summary(before: dict, after: dict, rows: dict) -> str:
 
 def render_comparison_md(cmp: dict) -> str:
     """A Markdown table of the comparison."""
-    from llmsoak.analysis.report import _fmt
-
     lines = [f"# Before / after: {cmp['verdict_before']} → {cmp['verdict_after']}", "",
              f"Before: `{cmp['before']}`  ", f"After: `{cmp['after']}`", "", cmp["summary"], "",
              "| metric | verdict before | verdict after | slope before | slope after | 7 days before | 7 days after | improved |",
@@ -88,9 +88,6 @@ def render_comparison_md(cmp: dict) -> str:
 def comparison_chart(path: Path, before, after, metric: str = "rss_bytes") -> Path:
     """Overlay ``metric`` of two analysed runs (RunAnalysis) on hours since each run's start."""
     import numpy as np
-
-    from llmsoak.analysis import charts
-    from llmsoak.analysis.report import chart_data
 
     plt = charts._plt()
     fig, ax = plt.subplots(figsize=(12, 5))

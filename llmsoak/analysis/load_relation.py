@@ -20,6 +20,9 @@ request rates of the run. ``bytes_per_session`` divides the growth by the chat s
 
 from __future__ import annotations
 
+from llmsoak.analysis.formatting import format_bytes_sig, format_sig
+from llmsoak.analysis.segments import typical_interval_s
+
 
 def segment_ids(df):
     """Integer segment id per row: a new segment at every change of ``pid`` or ``create_time``."""
@@ -80,8 +83,6 @@ def relate_growth_to_load(samples, metric: str, load_df=None, totals: dict | Non
     """
     import numpy as np
     import pandas as pd
-
-    from llmsoak.analysis.segments import typical_interval_s
 
     totals = totals or {}
     out: dict = {"metric": metric, "requests_total": totals.get("requests"),
@@ -179,8 +180,6 @@ def relate_growth_to_load(samples, metric: str, load_df=None, totals: dict | Non
 
 
 def _summary(out: dict, growth: float) -> str:
-    from llmsoak.analysis.formatting import format_bytes_sig, format_sig
-
     metric = out["metric"]
     fmt = format_bytes_sig if metric.endswith("_bytes") else format_sig
     parts = []

@@ -25,6 +25,7 @@ from llmsoak.analysis.formatting import (
     format_value,
     snap,
 )
+from llmsoak.analysis.llm_series import FAILURE_CLASSES
 from llmsoak.analysis.run_dir import RunAnalysis, SeriesResult
 
 METRIC_LABELS = {
@@ -103,8 +104,6 @@ def draw_charts(analysis: RunAnalysis, charts_dir: Path) -> dict[str, Path]:
     if gpu:
         out["gpu"] = charts.metric_panels_chart(charts_dir / "gpu.png", gpu, t0, "GPU memory of the target")
     if analysis.load is not None:
-        from llmsoak.analysis.llm_series import FAILURE_CLASSES
-
         overall = analysis.load.overall()
         per_pattern = analysis.load.df[analysis.load.df["pattern"] != "all"]
         verdicts = {m: r.verdict_json() for m, r in analysis.latency.items()}

@@ -20,7 +20,14 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmsoak.analysis.llm_series import locust_totals, read_llm_timeseries, read_locust_history
+from llmsoak.analysis.load_relation import relate_growth_to_load
+from llmsoak.analysis.samples_csv import read_samples
+from llmsoak.analysis.tracemalloc_report import read_tracemalloc
+from llmsoak.analysis.verdict import analyze_metric, overall_verdict, set_aside_too_short, too_short_note
 from llmsoak.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, CommandError
+from llmsoak.events import read_events
+from llmsoak.units import parse_size
 
 SCHEMA = 1
 #: Sampler columns analysed for a target, in report order.
@@ -114,8 +121,6 @@ class TargetResult:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        from llmsoak.analysis.verdict import overall_verdict, set_aside_too_short
-
         deciding, _ = set_aside_too_short(s.verdict for m, s in self.series.items() if m in DECIDING_METRICS)
         return {"source": str(self.source), "verdict": overall_verdict(deciding) if deciding else "inconclusive",
                 "metrics": {m: s.verdict_json() for m, s in self.series.items()}}
@@ -162,9 +167,6 @@ def _clean_json(value):
 def analyze_series(df, metric: str, *, limit: float | None = None,
                    min_growth_pct_per_hour: float | None = None) -> SeriesResult | None:
     """Verdict of one column of ``df``; None when it holds fewer than two values."""
-
-    from llmsoak.analysis.verdict import analyze_metric
-
     cols = ["timestamp", metric] + [c for c in ("pid", "create_time") if c in df.columns]
     sub = df[cols].dropna(subset=[metric])
     if len(sub) < 2:
@@ -176,8 +178,6 @@ def analyze_series(df, metric: str, *, limit: float | None = None,
 
 
 def _analyze_target(name: str, path: Path, metrics: tuple[str, ...] | list[str], limit, min_growth) -> TargetResult:
-    from llmsoak.analysis.samples_csv import read_samples
-
     frame = read_samples(path)
     result = TargetResult(name=name, source=path, df=frame.df,
                           notes=[f"{path.name}: {n}" for n in frame.notes])
@@ -199,8 +199,6 @@ def limit_from_profile(path: Path | None, notes: list[str]) -> float | None:
     """``slo.memory_limit_bytes`` of the run's resolved profile (a number or "4GiB"), if any."""
     if path is None:
         return None
-    from llmsoak.units import parse_size
-
     try:
         import yaml
 
@@ -223,11 +221,6 @@ def _latency_frame(load):
 def analyze_run(run_dir: str | Path, *, limit: float | None = None,
                 min_growth_pct_per_hour: float | None = None, include_latency: bool = False) -> RunAnalysis:
     """Analyse every metric of a run directory (no files written; see ``report.write_outputs``)."""
-    from llmsoak.analysis.llm_series import locust_totals, read_llm_timeseries, read_locust_history
-    from llmsoak.analysis.load_relation import relate_growth_to_load
-    from llmsoak.analysis.tracemalloc_report import read_tracemalloc
-    from llmsoak.events import read_events
-
     files = discover_run(run_dir)
     notes: list[str] = []
     if limit is None:
@@ -296,8 +289,6 @@ def analyze_run(run_dir: str | Path, *, limit: float | None = None,
 def analyze_samples(path: str | Path, metric: str = "rss_bytes", *, limit: float | None = None,
                     min_growth_pct_per_hour: float | None = None) -> RunAnalysis:
     """Analyse one column of one samples CSV (``llmsoak analyze --samples``)."""
-    from llmsoak.analysis.samples_csv import read_samples
-
     path = Path(path)
     frame = read_samples(path)
     if metric not in frame.df.columns:
@@ -325,8 +316,6 @@ def _start_time(targets: dict[str, TargetResult], load) -> float:
 def build_verdict(analysis: RunAnalysis, *, source: str, load_json: dict | None,
                   include_latency: bool = False, deciding: tuple[str, ...] = DECIDING_METRICS) -> dict:
     """The verdict JSON (DESIGN.md schema 1 plus extra keys) for an analysed run."""
-    from llmsoak.analysis.verdict import overall_verdict, set_aside_too_short, too_short_note
-
     deciding_verdicts = [s.verdict for t in analysis.targets.values()
                          for m, s in t.series.items() if m in deciding]
     # A count too short to resolve (one fd at 0.25/h takes 8 h) does not hide memory's answer.

@@ -8,6 +8,9 @@ drift decide too with --include-latency.
 
 from __future__ import annotations
 
+from llmsoak.errors import EXIT_BAD_INPUT, EXIT_IO_ERROR, CommandError
+from llmsoak.units import parse_size
+
 HELP = "Leak verdict, 7-day projection, charts and report for a run directory or a samples CSV."
 
 
@@ -40,7 +43,7 @@ def prepare_parser(parser) -> None:
 
 def _summary_lines(verdict: dict) -> list[str]:
     """The stdout summary: verdict line, then one line per metric (reasons for deciding ones)."""
-    from llmsoak.analysis.report import _fmt
+    from llmsoak.analysis.report import _fmt  # start-up: numpy, matplotlib; `llmsoak` imports every command
 
     decided_by = set(verdict.get("decided_by") or [])
     lines = [f"verdict: {verdict['verdict']} ({verdict.get('source')})"]
@@ -71,9 +74,6 @@ def _summary_lines(verdict: dict) -> list[str]:
 def run(args) -> int:
     from pathlib import Path
 
-    from llmsoak.errors import EXIT_BAD_INPUT, EXIT_IO_ERROR, CommandError
-    from llmsoak.units import parse_size
-
     if bool(args.run_dir) == bool(args.samples):
         raise CommandError("give either RUN_DIR or --samples FILE.csv (see --help)", EXIT_BAD_INPUT)
     limit = None
@@ -85,8 +85,8 @@ def run(args) -> int:
     if args.min_growth_pct_per_hour is not None and args.min_growth_pct_per_hour < 0:
         raise CommandError("--min-growth-pct-per-hour must not be negative")
 
-    from llmsoak.analysis.report import write_outputs
-    from llmsoak.analysis.run_dir import analyze_run, analyze_samples
+    from llmsoak.analysis.report import write_outputs  # start-up: numpy, matplotlib, pandas load for
+    from llmsoak.analysis.run_dir import analyze_run, analyze_samples  # this command only (see above)
 
     if args.samples:
         analysis = analyze_samples(args.samples, args.metric, limit=limit,

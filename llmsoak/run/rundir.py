@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmsoak.errors import CommandError
+
 _UNSAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -107,8 +109,6 @@ class RunDir:
 
 def new_run_dir(out: str | Path | None, profile_name: str, base: str | Path = "runs") -> RunDir:
     """The run directory for a new run: ``out`` if given (must be empty or absent), else ``base/<id>``."""
-    from llmsoak.errors import CommandError
-
     if out is not None:
         root = Path(out)
         # scripts/soak.sh creates the folder with only the orchestrator's own log in it.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
+from llmsoak.profile import load_profile
 from llmsoak.units import parse_size, parse_timespan
 
 DEFAULT_CHECKPOINT_INTERVAL_S = 3600.0
@@ -85,7 +86,7 @@ def _placeholder_overrides(path: Path) -> dict:
     profiles use it so two reference targets never collide)."""
     import yaml
 
-    from llmsoak.run.processes import free_port
+    from llmsoak.run.processes import free_port  # psutil loads only for a profile with {port}
 
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -110,8 +111,6 @@ def load(profile_path: str | Path, overrides: dict | None = None) -> tuple[objec
     ``overrides``: dotted profile keys from the command line (``{"run.duration": "20s"}``); they
     win over the file. ``{port}`` in target.url and target.command becomes a free port.
     """
-    from llmsoak.profile import load_profile
-
     path = Path(profile_path)
     if not path.is_file():
         raise CommandError(f"--profile {path}: no such file", EXIT_BAD_INPUT)

@@ -27,6 +27,9 @@ import psutil
 
 from llmsoak.errors import EXIT_BAD_INPUT, EXIT_IO_ERROR, EXIT_OK, EXIT_TARGET_UNAVAILABLE, CommandError
 from llmsoak.events import append_event
+from llmsoak.sampler.gpu import open_gpu_reader
+from llmsoak.sampler.live import LiveState, parse_listen, start_live_server
+from llmsoak.sampler.metrics_scrape import MetricsScraper
 from llmsoak.sampler.probe import TreeProbe, host_available_bytes
 from llmsoak.sampler.samples_csv import COLUMNS, AppendingCsvWriter, SamplesWriteError
 from llmsoak.sampler.schedule import Schedule
@@ -235,19 +238,13 @@ class Sampler:
         server = writer = gpu = scraper = None
         try:
             if self.listen:
-                from llmsoak.sampler.live import parse_listen
-
                 parse_listen(self.listen)
             self._check_target_now()
             if self.listen:
-                from llmsoak.sampler.live import LiveState, start_live_server
-
                 self.live = LiveState(self.name, self.selector.describe(), self.interval_s, COLUMNS)
                 server, self.live_url = start_live_server(self.listen, self.live)  # binds now: a busy port fails here
             writer = self._open_writer()
             if self.metrics_url:
-                from llmsoak.sampler.metrics_scrape import MetricsScraper
-
                 try:
                     scraper = MetricsScraper(self.metrics_url, self.metrics_out,
                                              timeout_s=min(5.0, max(0.5, self.interval_s)),
@@ -264,8 +261,6 @@ class Sampler:
                 self._event("info", f"cut a partial last line ({writer.repaired_bytes} bytes) "
                                     f"from {self.out_path} before appending")
             if self.gpu_enabled:
-                from llmsoak.sampler.gpu import open_gpu_reader
-
                 gpu, note = open_gpu_reader()
                 if note:
                     self.log(f"info: {note}")

@@ -77,6 +77,7 @@ def memory_trend(columns: tuple[str, ...], rows: list[tuple], *, limit_bytes: fl
     try:
         import pandas as pd
 
+        # numpy and pandas load with the first trend, not when the web UI starts
         from llmsoak.analysis.verdict import analyze_metric
     except ImportError as err:
         return {"status": "unavailable", "reason": f"analysis core not available: {err}"}
