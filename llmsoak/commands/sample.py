@@ -10,6 +10,7 @@ rows already written stay intact).
 from __future__ import annotations
 
 import argparse
+import signal
 
 from llmsoak.errors import CommandError
 from llmsoak.units import parse_timespan
@@ -69,8 +70,6 @@ def _span(value: str | None, flag: str, *, positive: bool = False) -> float | No
 
 
 def run(args: argparse.Namespace) -> int:
-    import signal
-
     # start-up: psutil and the sampler load only for this command (`llmsoak` imports every command module)
     from llmsoak.sampler import Sampler, build_selector
 
