@@ -21,6 +21,9 @@ geventhttpclient 2.6, a streamed response (``HTTPSocketPoolResponse``):
 
 Locust 2.47:
 
+* ``User._state``, read only (:func:`user_is_stopping`): a think time of 0 checks for a graceful
+  stop the way ``User.wait()`` does, without its yield to the gevent hub (several µs per turn of
+  a Stress user). Longer waits go through the public ``User.wait()``.
 * ``ResponseContextManager.request_meta`` (``"response_time"``, ``"exception"``)
   (:func:`set_response_time`, :func:`request_exception`), and ``FastResponse.error``, set by
   ``FastHttpSession`` on a request that got no response (:func:`response_error`): a streamed
@@ -105,6 +108,7 @@ _check_versions()
 import locust.stats  # noqa: E402
 from geventhttpclient.response import HTTPConnectionClosed  # noqa: E402
 from locust.runners import MasterRunner  # noqa: E402
+from locust.user.users import LOCUST_STATE_STOPPING  # noqa: E402
 
 # --------------------------------------------------------------------------- geventhttpclient
 
@@ -163,6 +167,13 @@ def close_quietly(resp) -> None:
                 sock.close()
     except Exception:  # noqa: BLE001 - best effort cleanup of a broken connection
         pass
+
+
+# --------------------------------------------------------------------------- Locust: users
+
+def user_is_stopping(user) -> bool:
+    """Whether Locust asked ``user`` to stop gracefully (``User.wait()`` raises StopUser then)."""
+    return user._state == LOCUST_STATE_STOPPING
 
 
 # --------------------------------------------------------------------------- Locust: one request

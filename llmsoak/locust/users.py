@@ -105,9 +105,13 @@ class LLMChatUser(FastHttpUser):
     def _sleep(self, seconds: float) -> None:
         """Think/pause through Locust's ``wait()``: the user is marked waiting, so a graceful stop
         (``--stop-timeout``) ends it here at once (StopUser), while a request in flight is allowed
-        to finish and be counted. ``seconds`` ≤ 0 only checks for a stop (and yields)."""
-        self._wait_s = seconds if seconds > 0 else 0.0
-        self.wait()
+        to finish and be counted. ``seconds`` ≤ 0 only checks for a stop, without yielding (a
+        Stress user does this every turn)."""
+        if seconds > 0:
+            self._wait_s = seconds
+            self.wait()
+        elif internals.user_is_stopping(self):
+            raise StopUser()
 
     @task
     def chat_session(self) -> None:

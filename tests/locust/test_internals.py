@@ -288,6 +288,27 @@ def test_runner_and_environment_internals():
         master.quit()
 
 
+def test_a_user_stopping_gracefully_is_seen_as_wait_sees_it():
+    from locust import constant
+    from locust.exception import StopUser
+    from locust.user.users import LOCUST_STATE_RUNNING
+
+    class Quiet(User):
+        wait_time = constant(0)
+
+        def run(self):  # pragma: no cover - never started
+            pass
+
+    user = Quiet(Environment())
+    user._state = LOCUST_STATE_RUNNING  # as User.run sets it while a task runs
+    user._taskset_instance = TaskSet(user)
+    assert not internals.user_is_stopping(user)
+    assert user.stop() is False  # a graceful stop: Locust marks the running user as stopping ...
+    assert internals.user_is_stopping(user)
+    with pytest.raises(StopUser):  # ... which is what User.wait() checks too
+        user.wait()
+
+
 def test_the_public_apis_llmsoak_relies_on_instead_of_internals():
     # User.wait() marks the user waiting and sleeps for wait_time(): the users' think time.
     assert callable(User.wait) and callable(TaskSet.wait_time)
