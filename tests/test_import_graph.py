@@ -45,12 +45,15 @@ def all_modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(PACKAGE_DIR.rglob("*.py"))}
 
 
-def _comment_lines(source: str) -> set[int]:
-    lines = set()
+def _comment_lines(source: str) -> tuple[set[int], set[int]]:
+    """(lines with a comment, lines that are only a comment)."""
+    any_comment, whole_line = set(), set()
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.COMMENT:
-            lines.add(tok.start[0])
-    return lines
+            any_comment.add(tok.start[0])
+            if not tok.line[:tok.start[1]].strip():
+                whole_line.add(tok.start[0])
+    return any_comment, whole_line
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -84,7 +87,7 @@ def collect_imports() -> list[Import]:
     found: list[Import] = []
     for importer, path in modules.items():
         source = path.read_text(encoding="utf-8")
-        comments = _comment_lines(source)
+        comments, comment_lines = _comment_lines(source)
         is_package = path.name == "__init__.py"
         for node, in_function in _walk(ast.parse(source, str(path)), False):
             if isinstance(node, ast.Import):
@@ -92,7 +95,9 @@ def collect_imports() -> list[Import]:
             else:
                 base = _resolve(importer, is_package, node)
                 targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
-            commented = bool({node.lineno - 1, node.lineno, node.end_lineno} & comments)
+            # a comment beside the import, or a comment line right above it
+            commented = bool(set(range(node.lineno, node.end_lineno + 1)) & comments) or \
+                node.lineno - 1 in comment_lines
             for target in targets:
                 # the module itself and its parent packages, as the import system runs them
                 parts = target.split(".")
@@ -169,6 +174,14 @@ def test_graph_sees_imports_at_both_levels():
     assert imports, "no imports collected"
     assert any(not i.in_function for i in imports)
     assert {i.importer for i in imports} >= {"llmsoak.cli", "llmsoak.locust.users"}
+
+
+def test_the_checker_finds_a_cycle_and_tells_comments_apart():
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"e"}}
+    assert sorted(find_cycles(edges)) == [["a", "b", "c", "a"], ["e", "e"]]
+    assert find_cycles({"a": {"b"}, "b": set()}) == []
+    source = "x = 1  # about x\n# why the import is here\nimport y  # beside it\n"
+    assert _comment_lines(source) == ({1, 2, 3}, {2})
 
 
 def test_no_import_cycle():
