@@ -4,10 +4,13 @@ The start form's *Profile* field (Locust's own ``--profile`` option) may name an
 than the one Locust was started with, or the same file edited since. The path from the form to
 the users:
 
-1. **Form check** (:func:`check_form_profile`, called by llmsoak.webui.start_form before Locust's
-   ``/swarm`` view): the file is loaded and validated first; a problem answers the form with one
-   line and starts nothing. A good profile is kept for ``test_start`` and its load shape replaces
-   the running one (Locust picks the shape in that view).
+1. **Form check** (:func:`check_form_profile`, run by a Flask ``before_request`` hook ahead of
+   Locust's ``/swarm`` view, behind Locust's ``auth_required_if_enabled``): the file is loaded and
+   validated first; a problem answers ``{"success": false, "message": "llmsoak: <file>: <field>:
+   <problem>"}`` (Locust's form shows it under the Start button), logs the same line, shows it on
+   the Soak tab and page, and starts nothing: Locust's view never runs. A good profile is kept
+   for ``test_start`` and its load shape replaces the running one (Locust picks the shape in that
+   view). With ``--web-login`` nothing is read for a client that has not logged in.
 2. **Master** (or local runner), ``test_start`` (:meth:`ProfileSwitch.on_test_start`): the profile
    is applied before Locust dispatches users: user class attributes, weights / fixed counts
    (llmsoak.locust.user_classes), the Host. Its path, content hash and any error go to the
@@ -29,6 +32,7 @@ import os
 from dataclasses import dataclass
 
 import gevent
+from flask import jsonify, request
 
 from llmsoak.errors import CommandError
 from llmsoak.locust import internals
@@ -329,6 +333,31 @@ def install(environment, startup: PreparedProfile, user_classes: dict) -> Profil
     environment.events.test_start.add_listener(switch.on_test_start)
     if node == "master":
         environment.runner.register_message(ERROR_MESSAGE, switch.on_worker_error)
+    if environment.web_ui is not None:
+        _install_form_check(environment, switch)
     return switch
+
+
+def _install_form_check(environment, switch: ProfileSwitch) -> None:
+    """Run :func:`check_form_profile` on every ``POST /swarm`` (under ``--web-base-path``)."""
+    web_ui = environment.web_ui
+    base = (getattr(environment.parsed_options, "web_base_path", None) or "").strip("/")
+    swarm_path = ("/" + base if base else "") + "/swarm"
+
+    def check():
+        error = check_form_profile(environment, switch, request.form)
+        if not error:
+            return None  # on to Locust's own view
+        switch.error = error
+        logger.error("llmsoak: %s; the test was not started", error)
+        return jsonify({"success": False, "message": f"llmsoak: {error}", "host": environment.host})
+
+    guarded = web_ui.auth_required_if_enabled(check)
+
+    @web_ui.app.before_request
+    def _llmsoak_check_form_profile():
+        if request.method == "POST" and request.path == swarm_path:
+            return guarded()  # None lets the request through to Locust; a response ends it here
+        return None
 
 

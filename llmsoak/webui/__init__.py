@@ -1,4 +1,4 @@
-"""llmsoak in Locust's web UI: LLM and Soak tabs, a Soak page with the memory chart, the start form's profile check.
+"""llmsoak in Locust's web UI: LLM and Soak tabs, and a Soak page with the memory chart.
 
 Use from a locustfile (llmsoak's ``locustfiles/llm_chat.py`` does)::
 
@@ -26,8 +26,7 @@ def get_monitor(environment):
 
 
 def register(environment, *, poll_interval_s: float = 2.0, trend_interval_s: float = 30.0):
-    """Add llmsoak's tabs, page, API and start-form check to ``environment.web_ui``; returns the
-    monitor (or None).
+    """Add llmsoak's tabs, page and API to ``environment.web_ui``; returns the monitor (or None).
 
     Safe to call more than once (the second call returns the first monitor). Does nothing on a
     worker (the master's UI shows the merged state) or when Locust runs without a web UI.
@@ -48,14 +47,12 @@ def register(environment, *, poll_interval_s: float = 2.0, trend_interval_s: flo
 
     from llmsoak.webui.monitor import SoakMonitor  # start-up: see above
     from llmsoak.webui.routes import add_routes, base_path  # start-up: see above
-    from llmsoak.webui.start_form import install_profile_check  # start-up: see above
     from llmsoak.webui.tabs import install_tabs  # start-up: see above
 
     monitor = SoakMonitor(environment, poll_interval_s=poll_interval_s, trend_interval_s=trend_interval_s)
     setattr(environment, _ATTR, monitor)
     add_routes(environment, monitor)
     install_tabs(environment, monitor, base_path(environment) + "/llmsoak/")
-    install_profile_check(environment, base_path(environment) + "/swarm")
     greenlet = gevent.spawn(monitor.run_forever)
     environment.events.quitting.add_listener(lambda **_: (monitor.stop(), greenlet.kill(block=False)))
     logger.info("llmsoak web UI: Soak page at %s/llmsoak/", base_path(environment))
