@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 _ENTRY_POINTS = {
-    "SamplesFrame": "llmsoak.analysis.samples_csv", "read_samples": "llmsoak.analysis.samples_csv",
+    "SamplesFrame": "llmsoak.analysis.samples_reader", "read_samples": "llmsoak.analysis.samples_reader",
     "MetricVerdict": "llmsoak.analysis.verdict", "analyze_metric": "llmsoak.analysis.verdict",
     "overall_verdict": "llmsoak.analysis.verdict",
 }

@@ -26,6 +26,7 @@ from llmsoak.analysis.formatting import (
     snap,
 )
 from llmsoak.analysis.run_dir import RunAnalysis, SeriesResult
+from llmsoak.rundir import RunDir
 
 METRIC_LABELS = {
     "rss_bytes": "RSS", "uss_bytes": "USS", "swap_bytes": "swap", "cgroup_memory_bytes": "cgroup memory",
@@ -103,7 +104,7 @@ def draw_charts(analysis: RunAnalysis, charts_dir: Path) -> dict[str, Path]:
     if gpu:
         out["gpu"] = charts.metric_panels_chart(charts_dir / "gpu.png", gpu, t0, "GPU memory of the target")
     if analysis.load is not None:
-        from llmsoak.analysis.llm_series import FAILURE_CLASSES
+        from llmsoak.formats import FAILURE_CLASSES
 
         overall = analysis.load.overall()
         per_pattern = analysis.load.df[analysis.load.df["pattern"] != "all"]
@@ -321,7 +322,7 @@ def write_outputs(analysis: RunAnalysis, out_dir: Path | None = None, *, json_pa
     """
     written: dict[str, Path] = {}
     if out_dir is None and analysis.root is not None:
-        out_dir = analysis.root / "analysis"
+        out_dir = RunDir(analysis.root).analysis
     if charts_dir is None and out_dir is not None:
         charts_dir = Path(out_dir) / "charts"
     chart_files = draw_charts(analysis, charts_dir) if charts_dir is not None and with_charts else {}

@@ -1,11 +1,12 @@
-"""Analyse a whole run directory (DESIGN.md "Run directory") into one verdict JSON dict.
+"""Analyse a whole run directory (docs/formats.md, "Run directory") into one verdict JSON dict.
 
 ``analyze_run(run_dir)`` finds what the run left behind (``samples/*.csv``, ``events.csv``,
 ``llm_timeseries.csv``, ``locust/stats.csv`` + ``stats_history.csv``, ``profile.yaml``,
-``tracemalloc/*.jsonl``), gives every metric present a verdict with ``analyze_metric``, relates
-memory growth to the load, ranks growing allocation sites, and returns a ``RunAnalysis`` whose
-``.verdict`` is the JSON of DESIGN.md (schema 1) plus the extra keys ``targets``, ``latency``,
-``generator``, ``load``, ``tracemalloc`` and ``notes``. ``analyze_samples`` does the same for
+``tracemalloc/*.jsonl``; where each lives is :class:`llmsoak.rundir.RunDir`), gives every metric
+present a verdict with ``analyze_metric``, relates memory growth to the load, ranks growing
+allocation sites, and returns a ``RunAnalysis`` whose ``.verdict`` is the verdict JSON of
+docs/formats.md (schema 1) with the keys ``targets``, ``latency``, ``generator``, ``load``,
+``tracemalloc`` and ``notes``. ``analyze_samples`` does the same for
 one samples CSV. Writing files (charts, report.html, summary.md, verdict.json) is in ``report``.
 
 Which metrics decide the exit code: ``DECIDING_METRICS`` of every target (memory, threads, file
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmsoak.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, CommandError
+from llmsoak.rundir import GENERATOR_NAME, RunDir
 
 SCHEMA = 1
 #: Sampler columns analysed for a target, in report order.
@@ -34,7 +36,6 @@ LIMITED_METRICS = ("rss_bytes", "uss_bytes", "cgroup_memory_bytes")
 #: Per-minute series from llm_timeseries.csv given a verdict ("drift" is reported as "leak").
 LATENCY_METRICS = ("ttft_p95_ms", "itl_p95_ms", "e2e_p95_ms", "error_rate_percent")
 GENERATOR_METRICS = ("rss_bytes", "cpu_percent")
-GENERATOR_NAME = "locust"
 
 
 def metric_unit(metric: str) -> str:
@@ -72,21 +73,23 @@ def discover_run(run_dir: str | Path) -> RunFiles:
     if not root.is_dir():
         raise CommandError(f"{root}: not a directory (for one samples CSV use --samples FILE.csv)")
 
-    def opt(*parts: str) -> Path | None:
-        p = root.joinpath(*parts)
-        return p if p.is_file() else None
+    run = RunDir(root)
 
-    sample_files = sorted((root / "samples").glob("*.csv")) if (root / "samples").is_dir() else []
+    def opt(path: Path) -> Path | None:
+        return path if path.is_file() else None
+
+    sample_files = sorted(run.samples.glob("*.csv")) if run.samples.is_dir() else []
     samples = {p.stem: p for p in sample_files if p.stem != GENERATOR_NAME}
     generator = next((p for p in sample_files if p.stem == GENERATOR_NAME), None)
     if not samples:
         raise CommandError(f"{root}: no samples/<target>.csv in this run directory "
                            "(was the sampler running? analyse one file with --samples FILE.csv)")
-    trace_dir = root / "tracemalloc"
-    return RunFiles(root=root, samples=samples, generator=generator, events=opt("events.csv"),
-                    llm_timeseries=opt("llm_timeseries.csv"), locust_stats=opt("locust", "stats.csv"),
-                    locust_history=opt("locust", "stats_history.csv"), profile=opt("profile.yaml"),
-                    run_json=opt("run.json"),
+    trace_dir = run.tracemalloc
+    return RunFiles(root=root, samples=samples, generator=generator, events=opt(run.events),
+                    llm_timeseries=opt(run.llm_timeseries), locust_stats=opt(run.locust_stats),
+                    locust_history=opt(run.locust_history), profile=opt(run.profile),
+                    run_json=opt(run.manifest),
+                    # the agent rotates a full file once, to FILE.jsonl.1
                     tracemalloc=sorted([*trace_dir.glob("*.jsonl"), *trace_dir.glob("*.jsonl.1")])
                     if trace_dir.is_dir() else [])
 
@@ -176,7 +179,7 @@ def analyze_series(df, metric: str, *, limit: float | None = None,
 
 
 def _analyze_target(name: str, path: Path, metrics: tuple[str, ...] | list[str], limit, min_growth) -> TargetResult:
-    from llmsoak.analysis.samples_csv import read_samples
+    from llmsoak.analysis.samples_reader import read_samples
 
     frame = read_samples(path)
     result = TargetResult(name=name, source=path, df=frame.df,
@@ -296,7 +299,7 @@ def analyze_run(run_dir: str | Path, *, limit: float | None = None,
 def analyze_samples(path: str | Path, metric: str = "rss_bytes", *, limit: float | None = None,
                     min_growth_pct_per_hour: float | None = None) -> RunAnalysis:
     """Analyse one column of one samples CSV (``llmsoak analyze --samples``)."""
-    from llmsoak.analysis.samples_csv import read_samples
+    from llmsoak.analysis.samples_reader import read_samples
 
     path = Path(path)
     frame = read_samples(path)
@@ -324,7 +327,7 @@ def _start_time(targets: dict[str, TargetResult], load) -> float:
 
 def build_verdict(analysis: RunAnalysis, *, source: str, load_json: dict | None,
                   include_latency: bool = False, deciding: tuple[str, ...] = DECIDING_METRICS) -> dict:
-    """The verdict JSON (DESIGN.md schema 1 plus extra keys) for an analysed run."""
+    """The verdict JSON (docs/formats.md, "verdict.json", schema 1) for an analysed run."""
     from llmsoak.analysis.verdict import overall_verdict, set_aside_too_short, too_short_note
 
     deciding_verdicts = [s.verdict for t in analysis.targets.values()
@@ -389,7 +392,7 @@ def load_verdict_json(path: str | Path) -> dict:
 def latest_run_dir(runs_dir: str | Path = "runs") -> Path:
     """The most recently modified directory under ``runs_dir`` that holds ``samples/*.csv``."""
     root = Path(runs_dir)
-    candidates = [p for p in root.glob("*/") if (p / "samples").is_dir()] if root.is_dir() else []
+    candidates = [p for p in root.glob("*/") if RunDir(p).samples.is_dir()] if root.is_dir() else []
     if not candidates:
         raise CommandError(f"{root}: no run directory with samples/ found (pass RUN_DIR explicitly)")
     return max(candidates, key=lambda p: p.stat().st_mtime)

@@ -87,6 +87,7 @@ def run(args) -> int:
 
     from llmsoak.analysis.report import write_outputs
     from llmsoak.analysis.run_dir import analyze_run, analyze_samples
+    from llmsoak.rundir import RunDir
 
     if args.samples:
         analysis = analyze_samples(args.samples, args.metric, limit=limit,
@@ -96,7 +97,7 @@ def run(args) -> int:
     else:
         analysis = analyze_run(args.run_dir, limit=limit, min_growth_pct_per_hour=args.min_growth_pct_per_hour,
                                include_latency=args.include_latency)
-        out_dir = Path(args.out) if args.out else Path(args.run_dir) / "analysis"
+        out_dir = Path(args.out) if args.out else RunDir(Path(args.run_dir)).analysis
         charts_dir = None if args.no_charts else (Path(args.charts) if args.charts else out_dir / "charts")
     try:
         written = write_outputs(analysis, out_dir, json_path=Path(args.json) if args.json else None,

@@ -4,7 +4,7 @@ A *flavour* knows one wire format: how to build a request body from a conversati
 to POST to, and how to pull the text delta, end marker and token usage out of each decoded
 stream event or full JSON body. :func:`read_stream` and :func:`read_body` turn raw bytes into a
 :class:`RequestResult` with timings (milliseconds, ``time.perf_counter`` based) and token counts,
-classifying every way a request can fail into one of :data:`FAILURE_CLASSES`.
+classifying every way a request can fail into one of :data:`llmsoak.formats.FAILURE_CLASSES`.
 
 Flavours (``target.flavour`` / ``target.endpoint`` in the profile):
 
@@ -29,9 +29,6 @@ from time import perf_counter
 from typing import Any
 
 from llmsoak.locust.streams import DONE, NDJSONStream, SSEStream, StreamTooLarge
-
-FAILURE_CLASSES = ("http", "timeout", "disconnect", "malformed", "empty", "other")
-"""Every failed request lands in exactly one of these classes (the contract's fault mapping)."""
 
 _loads = json.loads
 _scan_once = json.JSONDecoder().scan_once  # the C scanner behind json.loads (json.scanner.c_make_scanner)

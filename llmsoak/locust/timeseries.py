@@ -21,16 +21,12 @@ import os
 import time
 from pathlib import Path
 
+from llmsoak.formats import LLM_TIMESERIES_COLUMNS
 from llmsoak.locust.clients import RequestResult
 from llmsoak.locust.metrics import Window
 
-COLUMNS = (
-    "timestamp", "pattern", "users", "requests", "failures", "fail_http", "fail_timeout",
-    "fail_disconnect", "fail_malformed", "fail_empty", "fail_other", "ttft_p50_ms", "ttft_p95_ms",
-    "ttft_p99_ms", "itl_p50_ms", "itl_p95_ms", "tpot_p50_ms", "e2e_p50_ms", "e2e_p95_ms",
-    "e2e_p99_ms", "input_tokens", "output_tokens", "tokens_per_s",
-)
-"""llm_timeseries.csv header (contracts.md); timestamps are minute starts in Unix seconds."""
+COLUMNS = LLM_TIMESERIES_COLUMNS
+"""llm_timeseries.csv header (docs/formats.md); timestamps are minute starts in Unix seconds."""
 
 REPORT_KEY = "llmsoak_minutes"
 """Key of the worker → master payload inside Locust's report_to_master data."""

@@ -14,7 +14,7 @@ import time
 
 from llmsoak.events import append_event
 from llmsoak.run.manifest import read_json, write_json_atomic
-from llmsoak.run.rundir import RunDir
+from llmsoak.rundir import RunDir
 from llmsoak.units import format_bytes
 
 ANALYSIS_TIMEOUT_S = 600.0

@@ -13,8 +13,8 @@ from llmsoak.run.manifest import new_manifest, write_json_atomic
 from llmsoak.run.orchestrator import Orchestrator
 from llmsoak.run.processes import same_process
 from llmsoak.run.redact import resolved_profile_yaml
-from llmsoak.run.rundir import new_run_dir
 from llmsoak.run.status import load_run
+from llmsoak.rundir import new_run_dir
 
 
 def start_run(profile_path: str, out: str | None, overrides: dict, *, quiet: bool = False,

@@ -27,9 +27,9 @@ from llmsoak.run.checkpoint import Checkpointer, summary_line
 from llmsoak.run.manifest import load_elapsed_s, read_json, write_json_atomic
 from llmsoak.run.processes import Child, stop_recorded, tcp_answers, trim_log, url_answers
 from llmsoak.run.progress import Progress
-from llmsoak.run.rundir import RunDir
 from llmsoak.run.settings import RunSettings
 from llmsoak.run.snapshot import segment_totals, snapshot
+from llmsoak.rundir import LOCUST_SEGMENT_FILES, LOCUST_SEGMENT_HISTORY, LOCUST_SEGMENT_STATS, RunDir
 from llmsoak.units import format_duration
 
 TICK_S = 0.5
@@ -42,9 +42,6 @@ MAX_QUICK_FAILURES = 5
 """Locust failing this many times in a row within QUICK_FAILURE_S of starting aborts the run."""
 QUICK_FAILURE_S = 10.0
 ANALYSIS_TIMEOUT_S = 1800.0
-
-LOCUST_FILES = {"stats_stats.csv": "stats.csv", "stats_failures.csv": "failures.csv",
-                "stats_exceptions.csv": "exceptions.csv", "report.html": "report.html"}
 
 
 class Orchestrator:
@@ -344,7 +341,7 @@ class Orchestrator:
         header_done = False
         with open(tmp, "wb") as out:
             for seg in segs:
-                path = seg / "stats_stats_history.csv"
+                path = seg / LOCUST_SEGMENT_HISTORY
                 if not path.exists():
                     continue
                 with open(path, "rb") as fh:
@@ -354,12 +351,12 @@ class Orchestrator:
                         header_done = True
                     shutil.copyfileobj(fh, out)
         if header_done:
-            os.replace(tmp, locust / "stats_history.csv")
+            os.replace(tmp, self.run_dir.locust_history)
         else:
             tmp.unlink(missing_ok=True)
         for seg in reversed(segs):
-            if (seg / "stats_stats.csv").exists():
-                for src, dst in LOCUST_FILES.items():
+            if (seg / LOCUST_SEGMENT_STATS).exists():
+                for src, dst in LOCUST_SEGMENT_FILES.items():
                     if (seg / src).exists():
                         shutil.copyfile(seg / src, locust / dst)
                 break

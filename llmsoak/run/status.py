@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from llmsoak.errors import CommandError
 from llmsoak.run.checkpoint import signed_rate
 from llmsoak.run.manifest import read_json
-from llmsoak.run.rundir import RunDir
 from llmsoak.run.snapshot import snapshot
+from llmsoak.rundir import RunDir
 from llmsoak.units import format_bytes, format_duration
 
 
 def load_run(path) -> tuple[RunDir, dict]:
     """The run directory and its manifest; CommandError (exit 2) when it is not a run directory."""
-    run = RunDir(__import__("pathlib").Path(path).resolve())
+    run = RunDir(Path(path).resolve())
     if not run.root.is_dir():
         raise CommandError(f"{path}: no such run directory")
     manifest = read_json(run.manifest)

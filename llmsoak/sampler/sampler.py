@@ -27,8 +27,10 @@ import psutil
 
 from llmsoak.errors import EXIT_BAD_INPUT, EXIT_IO_ERROR, EXIT_OK, EXIT_TARGET_UNAVAILABLE, CommandError
 from llmsoak.events import append_event
+from llmsoak.formats import SAMPLES_COLUMNS
+from llmsoak.rundir import RunDir
 from llmsoak.sampler.probe import TreeProbe, host_available_bytes
-from llmsoak.sampler.samples_csv import COLUMNS, AppendingCsvWriter, SamplesWriteError
+from llmsoak.sampler.samples_writer import AppendingCsvWriter, SamplesWriteError
 from llmsoak.sampler.schedule import Schedule
 from llmsoak.sampler.selectors import CgroupSelector, Selector
 
@@ -52,9 +54,10 @@ def _nothing_found(selector) -> str:
 def default_events_path(out_path: str | os.PathLike) -> Path:
     """events.csv of the run: ``RUN/events.csv`` for ``RUN/samples/x.csv``, else beside the file."""
     out = Path(out_path).absolute()
-    if out.parent.name == "samples":
-        return out.parent.parent / "events.csv"
-    return out.parent / "events.csv"
+    run = RunDir(out.parent.parent)
+    if out.parent == run.samples:
+        return run.events
+    return RunDir(out.parent).events
 
 
 def _stderr_log(line: str) -> None:
@@ -242,7 +245,7 @@ class Sampler:
             if self.listen:
                 from llmsoak.sampler.live import LiveState, start_live_server
 
-                self.live = LiveState(self.name, self.selector.describe(), self.interval_s, COLUMNS)
+                self.live = LiveState(self.name, self.selector.describe(), self.interval_s, SAMPLES_COLUMNS)
                 server, self.live_url = start_live_server(self.listen, self.live)  # binds now: a busy port fails here
             writer = self._open_writer()
             if self.metrics_url:
@@ -306,7 +309,7 @@ class Sampler:
     def _open_writer(self) -> AppendingCsvWriter:
         try:
             self.out_path.parent.mkdir(parents=True, exist_ok=True)
-            return AppendingCsvWriter(self.out_path, COLUMNS, fsync_interval_s=self.fsync_interval_s)
+            return AppendingCsvWriter(self.out_path, SAMPLES_COLUMNS, fsync_interval_s=self.fsync_interval_s)
         except SamplesWriteError as err:
             raise CommandError(str(err.strerror or err), EXIT_IO_ERROR) from err
         except ValueError as err:
