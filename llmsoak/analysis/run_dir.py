@@ -198,20 +198,23 @@ def _analyze_target(name: str, path: Path, metrics: tuple[str, ...] | list[str],
     return result
 
 
-def limit_from_profile(path: Path | None, notes: list[str]) -> float | None:
-    """``slo.memory_limit_bytes`` of the run's resolved profile (a number or "4GiB"), if any."""
+def profile_of_run(path: Path | None, notes: list[str]):
+    """The run's ``profile.yaml`` as a typed :class:`llmsoak.profile.Profile`, or None.
+
+    None without a file, and None with a note when it does not validate (a run directory of an
+    older llmsoak, or a hand-written file): the analysis then goes on without the profile's
+    settings. The analysis reads no prompts, so the profile's prompt file is not looked for (a
+    run directory copied to another machine has none).
+    """
     if path is None:
         return None
-    from llmsoak.units import parse_size
+    from llmsoak.profile import ProfileError, load_profile
 
     try:
-        import yaml
-
-        data = yaml.safe_load(path.read_text(errors="replace")) or {}
-        value = (data.get("slo") or {}).get("memory_limit_bytes") if isinstance(data, dict) else None
-        return float(parse_size(value)) if value not in (None, "") else None
-    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as err:
-        notes.append(f"{path.name}: memory limit not read ({str(err).splitlines()[0][:120]})")
+        return load_profile(path, {"prompts.source": "builtin", "prompts.path": None})
+    except ProfileError as err:
+        notes.append(f"{path.name} not used: it is not a valid profile for this llmsoak version "
+                     f"({str(err).removeprefix(str(path) + ': ')[:160]}); no memory limit from it")
         return None
 
 
@@ -234,7 +237,9 @@ def analyze_run(run_dir: str | Path, *, limit: float | None = None,
     files = discover_run(run_dir)
     notes: list[str] = []
     if limit is None:
-        limit = limit_from_profile(files.profile, notes)
+        profile = profile_of_run(files.profile, notes)
+        if profile is not None and profile.slo.memory_limit_bytes is not None:
+            limit = float(profile.slo.memory_limit_bytes)
     targets = {name: _analyze_target(name, path, TARGET_METRICS, limit, min_growth_pct_per_hour)
                for name, path in files.samples.items()}
     primary = next((n for n, t in targets.items() if "rss_bytes" in t.series), next(iter(targets)))

@@ -10,7 +10,7 @@ environment variables, read only when requests are built (``Target.resolve_heade
 
 Modules: ``model`` (the dataclasses, allowed values, ProfileError), ``fields`` (reading a mapping
 with field paths), ``sections`` (the schema per section, ``profile_from_dict``), ``loading``
-(files, strict YAML, overrides), ``redact`` (back to the input schema for ``runs/<id>/profile.yaml``)
+(files, strict YAML, overrides), ``dumping`` (back to the input schema, for ``runs/<id>/profile.yaml``)
 and ``__main__`` (``python -m llmsoak.profile check FILE...``). Import from this package, not
 from the modules: only the names below are public.
 """

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmsoak.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK
-from llmsoak.run.settings import Slo
+from llmsoak.profile import SloConfig
 from llmsoak.units import format_bytes
 
 
@@ -83,7 +83,7 @@ def max_rss_bytes(samples: Path) -> float | None:
     return best
 
 
-def evaluate(slo: Slo, totals: dict, max_rss: float | None, verdict: dict | None) -> list[Check]:
+def evaluate(slo: SloConfig, totals: dict, max_rss: float | None, verdict: dict | None) -> list[Check]:
     """The checks the profile asks for, in a fixed order."""
     checks: list[Check] = []
     if slo.ttft_p95_ms is not None:
