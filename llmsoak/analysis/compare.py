@@ -54,7 +54,7 @@ def _summary(before: dict, after: dict, rows: dict) -> str:
     head = f"Overall verdict {vb} → {va}"
     mem = rows.get("rss_bytes") or next((r for m, r in rows.items() if m.endswith("_bytes")), None)
     if mem and mem["slope_per_hour_before"] is not None and mem["slope_per_hour_after"] is not None:
-        from llmsoak.analysis.formatting import format_bytes_sig as format_bytes
+        from llmsoak.formatting import format_bytes_sig as format_bytes
 
         head += (f"; memory slope {format_bytes(mem['slope_per_hour_before'])}/h → "
                  f"{format_bytes(mem['slope_per_hour_after'])}/h")

@@ -179,7 +179,7 @@ def relate_growth_to_load(samples, metric: str, load_df=None, totals: dict | Non
 
 
 def _summary(out: dict, growth: float) -> str:
-    from llmsoak.analysis.formatting import format_bytes_sig, format_sig
+    from llmsoak.formatting import format_bytes_sig, format_sig
 
     metric = out["metric"]
     fmt = format_bytes_sig if metric.endswith("_bytes") else format_sig

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from llmsoak.analysis import charts
-from llmsoak.analysis.formatting import (
+from llmsoak.analysis.run_dir import RunAnalysis, SeriesResult
+from llmsoak.formatting import (
     format_bytes_sig,
     format_hours,
     format_pct_per_hour,
@@ -25,7 +26,6 @@ from llmsoak.analysis.formatting import (
     format_value,
     snap,
 )
-from llmsoak.analysis.run_dir import RunAnalysis, SeriesResult
 from llmsoak.rundir import RunDir
 
 METRIC_LABELS = {

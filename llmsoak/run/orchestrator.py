@@ -25,6 +25,7 @@ from pathlib import Path
 
 from llmsoak.errors import EXIT_FAILED, EXIT_TARGET_UNAVAILABLE, CommandError
 from llmsoak.events import append_event
+from llmsoak.formatting import format_duration
 from llmsoak.redact import Redactor
 from llmsoak.run import children, slo
 from llmsoak.run.checkpoint import Checkpointer, summary_line
@@ -34,7 +35,6 @@ from llmsoak.run.progress import Progress
 from llmsoak.run.settings import RunSettings
 from llmsoak.run.snapshot import segment_totals, snapshot
 from llmsoak.rundir import LOCUST_SEGMENT_FILES, LOCUST_SEGMENT_HISTORY, LOCUST_SEGMENT_STATS, RunDir
-from llmsoak.units import format_duration
 
 TICK_S = 0.5
 HEARTBEAT_S = 5.0

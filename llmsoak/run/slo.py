@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmsoak.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK
+from llmsoak.formatting import format_bytes
 from llmsoak.profile import SloConfig
-from llmsoak.units import format_bytes
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 
-from llmsoak.units import format_bytes
+from llmsoak.formatting import format_bytes
 
 logger = logging.getLogger(__name__)
 
