@@ -24,12 +24,14 @@ stops Locust itself at the end, but a Locust whose orchestrator was killed still
 
 
 def child_env(run: RunDir, extra: dict | None = None) -> dict:
-    """The children's environment: ours (API keys included), the venv's bin first on PATH."""
+    """The children's environment: ours (API keys included), the venv's bin first on PATH, the run
+    directory (Locust's llm_timeseries.csv goes there) and its events.csv (the load shape's events)."""
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env["PYTHONUNBUFFERED"] = "1"
     env["LLMSOAK_RUN_DIR"] = str(run.root)
+    env["LLMSOAK_EVENTS"] = str(run.events)
     env.update(extra or {})
     return env
 

@@ -153,7 +153,10 @@ def test_slo_breach_gives_exit_1(slo_breach_run):
     ttft = next(c for c in result["slo"] if c["name"] == "ttft_p95_ms")
     assert ttft["status"] == "breach" and ttft["observed"] >= 40, ttft  # the stub waits 50 ms
     assert "SLO ttft_p95_ms: breach" in out
-    assert any(e["kind"] == "alert" and "ttft_p95_ms" in e["detail"] for e in read_events(run_dir / "events.csv"))
+    events = read_events(run_dir / "events.csv")
+    assert any(e["kind"] == "alert" and "ttft_p95_ms" in e["detail"] for e in events)
+    # AND the load shape's own events reach the run's timeline (Locust is told where it is)
+    assert any(e["kind"] == "shape" and e["detail"].startswith("constant: 4 users") for e in events), events
 
 
 def test_api_key_from_env_is_in_no_file_of_the_run(slo_breach_run):
