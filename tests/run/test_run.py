@@ -137,7 +137,7 @@ def slo_breach_run(tmp_path_factory):
     (and in the target's own log: it prints it when it starts, as some servers log their args)."""
     tmp = tmp_path_factory.mktemp("slo")
     profile = write_profile(tmp / "slo.yaml", duration="12s", stub_args="--ttft-ms 50 --itl-ms 1",
-                            slo="  ttft_p95_ms: 1\n  fail_on_leak: false\n",
+                            slo="  ttft_p95_ms: 1\n  e2e_p95_ms: 60000\n  fail_on_leak: false\n",
                             extra_target="  api_key_env: OPENAI_API_KEY\n",
                             say_first="starting with api key $OPENAI_API_KEY")
     run_dir = tmp / "run"
@@ -152,6 +152,8 @@ def test_slo_breach_gives_exit_1(slo_breach_run):
     result = manifest(run_dir)["result"]
     ttft = next(c for c in result["slo"] if c["name"] == "ttft_p95_ms")
     assert ttft["status"] == "breach" and ttft["observed"] >= 40, ttft  # the stub waits 50 ms
+    e2e = next(c for c in result["slo"] if c["name"] == "e2e_p95_ms")
+    assert e2e["status"] == "pass" and ttft["observed"] < e2e["observed"] < 60000, e2e
     assert "SLO ttft_p95_ms: breach" in out
     events = read_events(run_dir / "events.csv")
     assert any(e["kind"] == "alert" and "ttft_p95_ms" in e["detail"] for e in events)
