@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from llmsoak.formatting import format_bytes_sig
+
 _RANK = {"leak": 0, "inconclusive": 1, "ok": 2}
 
 
@@ -54,10 +56,8 @@ def _summary(before: dict, after: dict, rows: dict) -> str:
     head = f"Overall verdict {vb} → {va}"
     mem = rows.get("rss_bytes") or next((r for m, r in rows.items() if m.endswith("_bytes")), None)
     if mem and mem["slope_per_hour_before"] is not None and mem["slope_per_hour_after"] is not None:
-        from llmsoak.formatting import format_bytes_sig as format_bytes
-
-        head += (f"; memory slope {format_bytes(mem['slope_per_hour_before'])}/h → "
-                 f"{format_bytes(mem['slope_per_hour_after'])}/h")
+        head += (f"; memory slope {format_bytes_sig(mem['slope_per_hour_before'])}/h → "
+                 f"{format_bytes_sig(mem['slope_per_hour_after'])}/h")
     better = [m for m, r in rows.items() if r["improved"] is True]
     worse = [m for m, r in rows.items() if r["improved"] is False]
     tail = []

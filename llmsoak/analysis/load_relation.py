@@ -20,6 +20,8 @@ request rates of the run. ``bytes_per_session`` divides the growth by the chat s
 
 from __future__ import annotations
 
+from llmsoak.formatting import format_bytes_sig, format_sig
+
 
 def segment_ids(df):
     """Integer segment id per row: a new segment at every change of ``pid`` or ``create_time``."""
@@ -179,8 +181,6 @@ def relate_growth_to_load(samples, metric: str, load_df=None, totals: dict | Non
 
 
 def _summary(out: dict, growth: float) -> str:
-    from llmsoak.formatting import format_bytes_sig, format_sig
-
     metric = out["metric"]
     fmt = format_bytes_sig if metric.endswith("_bytes") else format_sig
     parts = []

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmsoak.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, CommandError
+from llmsoak.profile import Profile, ProfileError, load_profile
 from llmsoak.rundir import GENERATOR_NAME, RunDir
 
 SCHEMA = 1
@@ -198,7 +199,7 @@ def _analyze_target(name: str, path: Path, metrics: tuple[str, ...] | list[str],
     return result
 
 
-def profile_of_run(path: Path | None, notes: list[str]):
+def profile_of_run(path: Path | None, notes: list[str]) -> Profile | None:
     """The run's ``profile.yaml`` as a typed :class:`llmsoak.profile.Profile`, or None.
 
     None without a file, and None with a note when it does not validate (a run directory of an
@@ -208,8 +209,6 @@ def profile_of_run(path: Path | None, notes: list[str]):
     """
     if path is None:
         return None
-    from llmsoak.profile import ProfileError, load_profile
-
     try:
         return load_profile(path, {"prompts.source": "builtin", "prompts.path": None})
     except ProfileError as err:

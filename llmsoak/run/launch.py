@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import yaml
+
 from llmsoak.errors import CommandError
 from llmsoak.events import append_event
 from llmsoak.profile import Profile
@@ -22,8 +24,6 @@ from llmsoak.rundir import new_run_dir
 def resolved_profile_yaml(profile: Profile, source_path: Path, redactor: Redactor) -> str:
     """``RUN/profile.yaml``: the resolved profile (every default filled in), secrets redacted,
     under a comment naming the file it was resolved from."""
-    import yaml
-
     text = yaml.safe_dump(redactor.data(profile.to_dict()), sort_keys=False, allow_unicode=True)
     return redactor.text(f"# resolved from {source_path} by llmsoak run; secrets redacted\n{text}")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
 from llmsoak.profile import Profile, SloConfig, load_profile
+from llmsoak.run.processes import free_port
 
 PORT_PLACEHOLDER = "port"
 """``{port}`` in target.url and target.command becomes one free port, the same in both (the
@@ -51,8 +52,6 @@ def load(profile_path: str | Path, overrides: dict | None = None) -> tuple[Profi
     ``overrides``: dotted profile keys from the command line (``{"run.duration": "20s"}``); they
     win over the file. ``{port}`` in target.url and target.command becomes a free port.
     """
-    from llmsoak.run.processes import free_port
-
     path = Path(profile_path)
     if not path.is_file():
         raise CommandError(f"--profile {path}: no such file", EXIT_BAD_INPUT)
