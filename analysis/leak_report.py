@@ -22,7 +22,7 @@ from pathlib import Path
 
 from llmsoak.analysis.report import chart_data, draw_charts, render_summary_md
 from llmsoak.analysis.run_dir import DECIDING_METRICS, analyze_run, latest_run_dir
-from llmsoak.units import format_bytes
+from llmsoak.formatting import format_bytes
 
 args = [a for a in sys.argv[1:] if not a.startswith("-")]  # Jupyter passes its own -f flag
 RUN_DIR = Path(args[0] if args else os.environ.get("LLMSOAK_RUN_DIR") or latest_run_dir("runs"))

@@ -1,8 +1,9 @@
 """``events.csv``: the run's timeline, ``timestamp,kind,detail``, appended by several processes.
 
-Writers (orchestrator, samplers, Locust master) each open the file in append mode and write one
-whole line per ``write()``, so lines from different processes never interleave. ``kind`` is one
-of KINDS; ``detail`` is free text for a person (``"sampler: target pid 812 exited"``).
+Writers (orchestrator, samplers, Locust master, the web UI's alerts) each open the file in append
+mode and write one whole line per ``write()``, so lines from different processes never
+interleave. ``kind`` is one of :data:`llmsoak.formats.EVENT_KINDS`; ``detail`` is free text for a
+person (``"sampler: target pid 812 exited"``). Format: docs/formats.md ("events.csv").
 """
 
 from __future__ import annotations
@@ -13,12 +14,19 @@ import os
 import time
 from pathlib import Path
 
-HEADER = "timestamp,kind,detail\n"
-KINDS = ("start", "stop", "restart", "segment", "checkpoint", "alert", "shape", "info", "overrun")
+from llmsoak.formats import EVENT_KINDS, EVENTS_COLUMNS
+
+HEADER = ",".join(EVENTS_COLUMNS) + "\n"
 
 
 def append_event(path: str | os.PathLike, kind: str, detail: str = "", timestamp: float | None = None) -> None:
-    """Append one event line (creating the file with its header first if needed)."""
+    """Append one event line (creating the file with its header first if needed).
+
+    ``kind`` must be one of EVENT_KINDS (ValueError otherwise: a reader could not know it);
+    ``timestamp`` is Unix seconds, now when None.
+    """
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown event kind {kind!r} (one of {', '.join(EVENT_KINDS)})")
     ts = time.time() if timestamp is None else timestamp
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow([f"{ts:.3f}", kind, detail.replace("\n", " ")])

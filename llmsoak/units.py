@@ -1,4 +1,6 @@
-"""Durations and sizes parsed once, the same way everywhere ("1h30m", "512MiB")."""
+"""Durations and sizes parsed once, the same way everywhere ("1h30m", "512MiB").
+
+Formatting them back for people is llmsoak/formatting.py."""
 
 from __future__ import annotations
 
@@ -60,31 +62,3 @@ def parse_size(value: str | int | float) -> int:
     if not match or match.group(2).lower() not in _SIZE_UNITS:
         raise ValueError(f"not a size: {value!r} (use e.g. 1048576, 512MiB, 2GB)")
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
-
-
-def format_bytes(n: float | None) -> str:
-    """Human-readable binary size: ``format_bytes(1536) == '1.5 KiB'``."""
-    if n is None:
-        return "n/a"
-    sign = "-" if n < 0 else ""
-    n = abs(float(n))
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{sign}{n:.0f} {unit}" if unit == "B" else f"{sign}{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
-def format_duration(seconds: float) -> str:
-    """Compact duration: ``format_duration(3725) == '1h02m05s'``."""
-    seconds = int(round(max(0.0, seconds)))
-    d, rem = divmod(seconds, 86400)
-    h, rem = divmod(rem, 3600)
-    m, s = divmod(rem, 60)
-    if d:
-        return f"{d}d{h:02d}h{m:02d}m"
-    if h:
-        return f"{h}h{m:02d}m{s:02d}s"
-    if m:
-        return f"{m}m{s:02d}s"
-    return f"{s}s"

@@ -51,7 +51,7 @@ demo::follow() {  # demo::follow LABEL LOG PID: show the soak's log on the termi
 demo::verdict_line() {  # demo::verdict_line LABEL RUN_DIR EXIT_CODE
   .venv/bin/python - "$@" <<'PY'
 import json, sys
-from llmsoak.units import format_bytes
+from llmsoak.formatting import format_bytes, format_bytes_per_hour
 label, run_dir, code = sys.argv[1], sys.argv[2], sys.argv[3]
 try:
     verdict = json.load(open(f"{run_dir}/analysis/verdict.json"))
@@ -62,7 +62,7 @@ rss = verdict.get("metrics", {}).get("rss_bytes", {})
 word = {"leak": "LEAK", "ok": "ok"}.get(verdict.get("verdict"), verdict.get("verdict"))
 detail = ""
 if verdict.get("verdict") == "leak" and rss.get("slope_per_hour") is not None:
-    detail = (f" (+{format_bytes(rss['slope_per_hour'])}/h, 7-day projection "
+    detail = (f" ({format_bytes_per_hour(rss['slope_per_hour'])}, 7-day projection "
               f"{format_bytes(rss.get('projected_7d'))})")
 print(f"{label:<16}verdict {word}{detail}  report: {run_dir}/analysis/report.html")
 PY

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from support.processes import RunningProcess, llmsoak_cmd, spawn
 
 

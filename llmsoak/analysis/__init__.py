@@ -1,8 +1,8 @@
 """Statistical analysis of soak runs: read samples, judge leaks and drift per metric.
 
-Entry points (contracts.md): ``read_samples``, ``analyze_metric``, ``overall_verdict``. They are
-loaded on first use, so importing a light submodule (``llmsoak.analysis.formatting`` from the
-web UI) does not import numpy.
+Entry points (docs/analysis.md): ``read_samples``, ``analyze_metric``, ``overall_verdict``. They
+are loaded on first use, so importing a light submodule (``llmsoak.analysis.run_dir`` for its
+constants) does not import numpy.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 _ENTRY_POINTS = {
-    "SamplesFrame": "llmsoak.analysis.samples_csv", "read_samples": "llmsoak.analysis.samples_csv",
+    "SamplesFrame": "llmsoak.analysis.samples_reader", "read_samples": "llmsoak.analysis.samples_reader",
     "MetricVerdict": "llmsoak.analysis.verdict", "analyze_metric": "llmsoak.analysis.verdict",
     "overall_verdict": "llmsoak.analysis.verdict",
 }

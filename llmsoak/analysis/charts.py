@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmsoak.analysis.formatting import format_bytes_sig, format_hours, format_sig, snap
+from llmsoak.formatting import format_bytes_sig, format_hours, format_sig, snap
 
 VERDICT_COLOURS = {"leak": "#c62828", "ok": "#2e7d32", "inconclusive": "#b26a00"}
 _BAND_COLUMNS = 1200  # pixel columns of a 12-inch figure at 100 dpi

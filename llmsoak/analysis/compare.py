@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmsoak.analysis import charts
-from llmsoak.analysis.formatting import format_bytes_sig as format_bytes
 from llmsoak.analysis.report import _fmt, chart_data
+from llmsoak.formatting import format_bytes_sig
 
 _RANK = {"leak": 0, "inconclusive": 1, "ok": 2}
 
@@ -58,8 +58,8 @@ def _summary(before: dict, after: dict, rows: dict) -> str:
     head = f"Overall verdict {vb} → {va}"
     mem = rows.get("rss_bytes") or next((r for m, r in rows.items() if m.endswith("_bytes")), None)
     if mem and mem["slope_per_hour_before"] is not None and mem["slope_per_hour_after"] is not None:
-        head += (f"; memory slope {format_bytes(mem['slope_per_hour_before'])}/h → "
-                 f"{format_bytes(mem['slope_per_hour_after'])}/h")
+        head += (f"; memory slope {format_bytes_sig(mem['slope_per_hour_before'])}/h → "
+                 f"{format_bytes_sig(mem['slope_per_hour_after'])}/h")
     better = [m for m, r in rows.items() if r["improved"] is True]
     worse = [m for m, r in rows.items() if r["improved"] is False]
     tail = []

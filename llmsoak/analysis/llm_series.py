@@ -1,8 +1,9 @@
 """Per-minute load and LLM series of a run: ``llm_timeseries.csv`` or Locust's ``stats_history.csv``.
 
-``read_llm_timeseries(path)`` returns one row per minute and pattern (contract in contracts.md:
-``timestamp`` minute start in Unix seconds, ``users``, ``requests``, ``failures``, ``fail_*``,
-``ttft_p50_ms`` …, ``tokens_per_s``). ``read_locust_history(path)`` turns Locust's 5-second
+``read_llm_timeseries(path)`` returns one row per minute and pattern (the columns of
+:data:`llmsoak.formats.LLM_TIMESERIES_COLUMNS`, documented in docs/formats.md: ``timestamp``
+minute start in Unix seconds, ``users``, ``requests``, ``failures``, ``fail_*``, ``ttft_p50_ms`` …,
+``tokens_per_s``). ``read_locust_history(path)`` turns Locust's 5-second
 ``stats_history.csv`` (Aggregated rows) into the same per-minute shape, for runs without the LLM
 series. Both repair what they can (non-numeric cells, unsorted or duplicate rows, short lines) and
 say so in ``.notes``; what they cannot read raises CommandError naming the file and line.
@@ -15,15 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmsoak.errors import CommandError
+from llmsoak.formats import FAILURE_CLASSES, LLM_LATENCY_COLUMNS_MS, LLM_TIMESERIES_COLUMNS
 
-#: Failure classes of the Locust client (contracts.md), in chart order.
-FAILURE_CLASSES = ("http", "timeout", "disconnect", "malformed", "empty", "other")
-#: Latency columns of llm_timeseries.csv, milliseconds.
-LATENCY_COLUMNS_MS = ("ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p95_ms",
-                      "tpot_p50_ms", "e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms")
-NUMERIC_COLUMNS = ("timestamp", "users", "requests", "failures",
-                   *(f"fail_{c}" for c in FAILURE_CLASSES), *LATENCY_COLUMNS_MS,
-                   "input_tokens", "output_tokens", "tokens_per_s")
+#: Every column but ``pattern``: read as numbers (a missing one is added, empty).
+NUMERIC_COLUMNS = tuple(c for c in LLM_TIMESERIES_COLUMNS if c != "pattern")
 
 
 @dataclass
@@ -141,7 +137,7 @@ def _add_all_rows(df):
             "input_tokens", "output_tokens", "tokens_per_s"]
     agg = df.groupby("timestamp", as_index=False)[sums].sum(min_count=1)
     # Percentiles do not add: take the worst pattern's value as a conservative stand-in.
-    worst = df.groupby("timestamp", as_index=False)[list(LATENCY_COLUMNS_MS)].max()
+    worst = df.groupby("timestamp", as_index=False)[list(LLM_LATENCY_COLUMNS_MS)].max()
     agg = agg.merge(worst, on="timestamp")
     agg["pattern"] = "all"
     return pd.concat([df, agg], ignore_index=True).sort_values(["timestamp", "pattern"]).reset_index(drop=True)

@@ -20,8 +20,8 @@ request rates of the run. ``bytes_per_session`` divides the growth by the chat s
 
 from __future__ import annotations
 
-from llmsoak.analysis.formatting import format_bytes_sig, format_sig
 from llmsoak.analysis.segments import typical_interval_s
+from llmsoak.formatting import format_bytes_sig, format_sig
 
 
 def segment_ids(df):

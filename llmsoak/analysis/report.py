@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from llmsoak.analysis import charts
-from llmsoak.analysis.formatting import (
+from llmsoak.analysis.run_dir import RunAnalysis, SeriesResult
+from llmsoak.formats import FAILURE_CLASSES
+from llmsoak.formatting import (
     format_bytes_sig,
     format_hours,
     format_pct_per_hour,
@@ -25,8 +27,7 @@ from llmsoak.analysis.formatting import (
     format_value,
     snap,
 )
-from llmsoak.analysis.llm_series import FAILURE_CLASSES
-from llmsoak.analysis.run_dir import RunAnalysis, SeriesResult
+from llmsoak.rundir import RunDir
 
 METRIC_LABELS = {
     "rss_bytes": "RSS", "uss_bytes": "USS", "swap_bytes": "swap", "cgroup_memory_bytes": "cgroup memory",
@@ -104,6 +105,7 @@ def draw_charts(analysis: RunAnalysis, charts_dir: Path) -> dict[str, Path]:
     if gpu:
         out["gpu"] = charts.metric_panels_chart(charts_dir / "gpu.png", gpu, t0, "GPU memory of the target")
     if analysis.load is not None:
+
         overall = analysis.load.overall()
         per_pattern = analysis.load.df[analysis.load.df["pattern"] != "all"]
         verdicts = {m: r.verdict_json() for m, r in analysis.latency.items()}
@@ -320,7 +322,7 @@ def write_outputs(analysis: RunAnalysis, out_dir: Path | None = None, *, json_pa
     """
     written: dict[str, Path] = {}
     if out_dir is None and analysis.root is not None:
-        out_dir = analysis.root / "analysis"
+        out_dir = RunDir(analysis.root).analysis
     if charts_dir is None and out_dir is not None:
         charts_dir = Path(out_dir) / "charts"
     chart_files = draw_charts(analysis, charts_dir) if charts_dir is not None and with_charts else {}

@@ -1,11 +1,12 @@
-"""Analyse a whole run directory (DESIGN.md "Run directory") into one verdict JSON dict.
+"""Analyse a whole run directory (docs/formats.md, "Run directory") into one verdict JSON dict.
 
 ``analyze_run(run_dir)`` finds what the run left behind (``samples/*.csv``, ``events.csv``,
 ``llm_timeseries.csv``, ``locust/stats.csv`` + ``stats_history.csv``, ``profile.yaml``,
-``tracemalloc/*.jsonl``), gives every metric present a verdict with ``analyze_metric``, relates
-memory growth to the load, ranks growing allocation sites, and returns a ``RunAnalysis`` whose
-``.verdict`` is the JSON of DESIGN.md (schema 1) plus the extra keys ``targets``, ``latency``,
-``generator``, ``load``, ``tracemalloc`` and ``notes``. ``analyze_samples`` does the same for
+``tracemalloc/*.jsonl``; where each lives is :class:`llmsoak.rundir.RunDir`), gives every metric
+present a verdict with ``analyze_metric``, relates memory growth to the load, ranks growing
+allocation sites, and returns a ``RunAnalysis`` whose ``.verdict`` is the verdict JSON of
+docs/formats.md (schema 1) with the keys ``targets``, ``latency``, ``generator``, ``load``,
+``tracemalloc`` and ``notes``. ``analyze_samples`` does the same for
 one samples CSV. Writing files (charts, report.html, summary.md, verdict.json) is in ``report``.
 
 Which metrics decide the exit code: ``DECIDING_METRICS`` of every target (memory, threads, file
@@ -22,12 +23,13 @@ from pathlib import Path
 
 from llmsoak.analysis.llm_series import locust_totals, read_llm_timeseries, read_locust_history
 from llmsoak.analysis.load_relation import relate_growth_to_load
-from llmsoak.analysis.samples_csv import read_samples
+from llmsoak.analysis.samples_reader import read_samples
 from llmsoak.analysis.tracemalloc_report import read_tracemalloc
 from llmsoak.analysis.verdict import analyze_metric, overall_verdict, set_aside_too_short, too_short_note
 from llmsoak.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, CommandError
 from llmsoak.events import read_events
-from llmsoak.units import parse_size
+from llmsoak.profile import Profile, ProfileError, load_profile
+from llmsoak.rundir import GENERATOR_NAME, RunDir
 
 SCHEMA = 1
 #: Sampler columns analysed for a target, in report order.
@@ -41,7 +43,6 @@ LIMITED_METRICS = ("rss_bytes", "uss_bytes", "cgroup_memory_bytes")
 #: Per-minute series from llm_timeseries.csv given a verdict ("drift" is reported as "leak").
 LATENCY_METRICS = ("ttft_p95_ms", "itl_p95_ms", "e2e_p95_ms", "error_rate_percent")
 GENERATOR_METRICS = ("rss_bytes", "cpu_percent")
-GENERATOR_NAME = "locust"
 
 
 def metric_unit(metric: str) -> str:
@@ -79,21 +80,23 @@ def discover_run(run_dir: str | Path) -> RunFiles:
     if not root.is_dir():
         raise CommandError(f"{root}: not a directory (for one samples CSV use --samples FILE.csv)")
 
-    def opt(*parts: str) -> Path | None:
-        p = root.joinpath(*parts)
-        return p if p.is_file() else None
+    run = RunDir(root)
 
-    sample_files = sorted((root / "samples").glob("*.csv")) if (root / "samples").is_dir() else []
+    def opt(path: Path) -> Path | None:
+        return path if path.is_file() else None
+
+    sample_files = sorted(run.samples.glob("*.csv")) if run.samples.is_dir() else []
     samples = {p.stem: p for p in sample_files if p.stem != GENERATOR_NAME}
     generator = next((p for p in sample_files if p.stem == GENERATOR_NAME), None)
     if not samples:
         raise CommandError(f"{root}: no samples/<target>.csv in this run directory "
                            "(was the sampler running? analyse one file with --samples FILE.csv)")
-    trace_dir = root / "tracemalloc"
-    return RunFiles(root=root, samples=samples, generator=generator, events=opt("events.csv"),
-                    llm_timeseries=opt("llm_timeseries.csv"), locust_stats=opt("locust", "stats.csv"),
-                    locust_history=opt("locust", "stats_history.csv"), profile=opt("profile.yaml"),
-                    run_json=opt("run.json"),
+    trace_dir = run.tracemalloc
+    return RunFiles(root=root, samples=samples, generator=generator, events=opt(run.events),
+                    llm_timeseries=opt(run.llm_timeseries), locust_stats=opt(run.locust_stats),
+                    locust_history=opt(run.locust_history), profile=opt(run.profile),
+                    run_json=opt(run.manifest),
+                    # the agent rotates a full file once, to FILE.jsonl.1
                     tracemalloc=sorted([*trace_dir.glob("*.jsonl"), *trace_dir.glob("*.jsonl.1")])
                     if trace_dir.is_dir() else [])
 
@@ -178,6 +181,7 @@ def analyze_series(df, metric: str, *, limit: float | None = None,
 
 
 def _analyze_target(name: str, path: Path, metrics: tuple[str, ...] | list[str], limit, min_growth) -> TargetResult:
+
     frame = read_samples(path)
     result = TargetResult(name=name, source=path, df=frame.df,
                           notes=[f"{path.name}: {n}" for n in frame.notes])
@@ -195,18 +199,21 @@ def _analyze_target(name: str, path: Path, metrics: tuple[str, ...] | list[str],
     return result
 
 
-def limit_from_profile(path: Path | None, notes: list[str]) -> float | None:
-    """``slo.memory_limit_bytes`` of the run's resolved profile (a number or "4GiB"), if any."""
+def profile_of_run(path: Path | None, notes: list[str]) -> Profile | None:
+    """The run's ``profile.yaml`` as a typed :class:`llmsoak.profile.Profile`, or None.
+
+    None without a file, and None with a note when it does not validate (a run directory of an
+    older llmsoak, or a hand-written file): the analysis then goes on without the profile's
+    settings. The analysis reads no prompts, so the profile's prompt file is not looked for (a
+    run directory copied to another machine has none).
+    """
     if path is None:
         return None
     try:
-        import yaml
-
-        data = yaml.safe_load(path.read_text(errors="replace")) or {}
-        value = (data.get("slo") or {}).get("memory_limit_bytes") if isinstance(data, dict) else None
-        return float(parse_size(value)) if value not in (None, "") else None
-    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as err:
-        notes.append(f"{path.name}: memory limit not read ({str(err).splitlines()[0][:120]})")
+        return load_profile(path, {"prompts.source": "builtin", "prompts.path": None})
+    except ProfileError as err:
+        notes.append(f"{path.name} not used: it is not a valid profile for this llmsoak version "
+                     f"({str(err).removeprefix(str(path) + ': ')[:160]}); no memory limit from it")
         return None
 
 
@@ -224,7 +231,9 @@ def analyze_run(run_dir: str | Path, *, limit: float | None = None,
     files = discover_run(run_dir)
     notes: list[str] = []
     if limit is None:
-        limit = limit_from_profile(files.profile, notes)
+        profile = profile_of_run(files.profile, notes)
+        if profile is not None and profile.slo.memory_limit_bytes is not None:
+            limit = float(profile.slo.memory_limit_bytes)
     targets = {name: _analyze_target(name, path, TARGET_METRICS, limit, min_growth_pct_per_hour)
                for name, path in files.samples.items()}
     primary = next((n for n, t in targets.items() if "rss_bytes" in t.series), next(iter(targets)))
@@ -289,6 +298,7 @@ def analyze_run(run_dir: str | Path, *, limit: float | None = None,
 def analyze_samples(path: str | Path, metric: str = "rss_bytes", *, limit: float | None = None,
                     min_growth_pct_per_hour: float | None = None) -> RunAnalysis:
     """Analyse one column of one samples CSV (``llmsoak analyze --samples``)."""
+
     path = Path(path)
     frame = read_samples(path)
     if metric not in frame.df.columns:
@@ -315,7 +325,7 @@ def _start_time(targets: dict[str, TargetResult], load) -> float:
 
 def build_verdict(analysis: RunAnalysis, *, source: str, load_json: dict | None,
                   include_latency: bool = False, deciding: tuple[str, ...] = DECIDING_METRICS) -> dict:
-    """The verdict JSON (DESIGN.md schema 1 plus extra keys) for an analysed run."""
+    """The verdict JSON (docs/formats.md, "verdict.json", schema 1) for an analysed run."""
     deciding_verdicts = [s.verdict for t in analysis.targets.values()
                          for m, s in t.series.items() if m in deciding]
     # A count too short to resolve (one fd at 0.25/h takes 8 h) does not hide memory's answer.
@@ -378,7 +388,7 @@ def load_verdict_json(path: str | Path) -> dict:
 def latest_run_dir(runs_dir: str | Path = "runs") -> Path:
     """The most recently modified directory under ``runs_dir`` that holds ``samples/*.csv``."""
     root = Path(runs_dir)
-    candidates = [p for p in root.glob("*/") if (p / "samples").is_dir()] if root.is_dir() else []
+    candidates = [p for p in root.glob("*/") if RunDir(p).samples.is_dir()] if root.is_dir() else []
     if not candidates:
         raise CommandError(f"{root}: no run directory with samples/ found (pass RUN_DIR explicitly)")
     return max(candidates, key=lambda p: p.stat().st_mtime)

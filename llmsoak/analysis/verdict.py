@@ -20,12 +20,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered, window_width_s
-from llmsoak.analysis.formatting import format_hours, format_pct_per_hour, format_sig, format_value, snap
 from llmsoak.analysis.metric_specs import MetricSpec, metric_spec
 from llmsoak.analysis.regime import find_regime
 from llmsoak.analysis.segments import Segment, find_gaps, split_segments, typical_interval_s
 from llmsoak.analysis.trend import TrendFit, fit_trend, ols_slope, seasonal_component
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
+from llmsoak.formatting import (
+    format_hours,
+    format_pct_per_hour,
+    format_sig,
+    format_span_h,
+    format_value,
+    snap,
+)
 
 VERDICTS = ("leak", "ok", "inconclusive")
 PROJECTION_HOURS = 168.0
@@ -357,8 +364,8 @@ def _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h, r
         rate += "; its level is 0, so growth in %/h is undefined)"
     else:
         rate += ")"
-    since = (f"over the last {_duration(regime_h)} (after the first {_duration(regime_from_h)} of warm-up or a "
-             "level shift)" if regime_from_h > 0.05 * max(regime_h, 1e-9) else f"over {_duration(regime_h)}")
+    since = (f"over the last {format_span_h(regime_h)} (after the first {format_span_h(regime_from_h)} of warm-up or a "
+             "level shift)" if regime_from_h > 0.05 * max(regime_h, 1e-9) else f"over {format_span_h(regime_h)}")
     sign = spec.direction
     if verdict == "leak":
         grows = "grows" if memory_like else ("falls" if sign < 0 else "drifts up")
@@ -403,7 +410,7 @@ def _too_little_reason(metric, spec, observed, min_change, level, span_h, pooled
     moved = "rose" if observed >= 0 else "fell"
     pct = f" ({format_sig(100 * abs(observed) / abs(level))} % of its level)" if abs(level) > 0 else ""
     what = _SETTLING.get(spec.kind, "warm-up")
-    return (f"{metric} {moved} {fv(abs(observed))}{pct} in {_duration(span_h)}{pooled_note}: too little to "
+    return (f"{metric} {moved} {fv(abs(observed))}{pct} in {format_span_h(span_h)}{pooled_note}: too little to "
             f"tell a leak from {what} (a leak verdict needs {fv(min_change)} of observed change); "
             f"about {_more_hours(hours_needed)} of samples would decide.")
 
@@ -412,7 +419,7 @@ def _unresolved_reason(metric, spec, threshold, span_h, pooled_note, hours_neede
     """Why a flat-looking metric is not "ok": a leak at the threshold would not have shown yet."""
     u = spec.unit
     return (f"{metric}: too short to rule out a leak of {format_value(threshold, u)}/h (it would have grown "
-            f"only {format_value(threshold * span_h, u)} in {_duration(span_h)}{pooled_note}, under twice the "
+            f"only {format_value(threshold * span_h, u)} in {format_span_h(span_h)}{pooled_note}, under twice the "
             f"measurement resolution of {format_value(spec.resolution, u)}); about {_more_time(hours_needed)} "
             "of samples would tell.")
 
@@ -420,9 +427,9 @@ def _unresolved_reason(metric, spec, threshold, span_h, pooled_note, hours_neede
 def _too_brief_reason(metric, spec, s, span_h, pooled_note, hours_needed) -> str:
     """Why a utilisation rising in a short run is not a drift: load settles over minutes."""
     moved = "rose" if s >= 0 else "fell"
-    return (f"{metric} {moved} {format_value(abs(s), spec.unit)}/h over {_duration(span_h)}{pooled_note}: "
+    return (f"{metric} {moved} {format_value(abs(s), spec.unit)}/h over {format_span_h(span_h)}{pooled_note}: "
             f"a utilisation settles for minutes after the load starts, so a drift verdict needs at least "
-            f"{_duration(spec.min_trend_hours)} of steady load; about {_more_time(hours_needed)} of samples "
+            f"{format_span_h(spec.min_trend_hours)} of steady load; about {_more_time(hours_needed)} of samples "
             "would tell.")
 
 
@@ -432,15 +439,6 @@ def _more_time(hours: float) -> str:
         n = max(1, math.ceil(hours * 60 - 1e-9))
         return f"{n} more minute" if n == 1 else f"{n} more minutes"
     return _more_hours(hours)
-
-
-def _duration(hours: float) -> str:
-    """A stretch of time for a sentence: "40 s", "4 min", "1.5 h", "24 h", "96 h (4 days)"."""
-    if hours * 60 < 1.5:
-        return f"{max(1, round(hours * 3600))} s"
-    if hours * 60 < 59.5:
-        return f"{round(hours * 60)} min"
-    return format_hours(hours)
 
 
 def _more_hours(hours: float) -> str:
@@ -482,4 +480,4 @@ def too_short_note(v) -> str:
     spec = metric_spec(v.metric)
     total_h = 2.0 * spec.resolution / v.threshold_per_hour  # a run this long would resolve it
     return (f"{v.metric}: too short to rule out {format_value(v.threshold_per_hour, v.unit)}/h; about "
-            f"{_duration(total_h)} of samples would tell (not counted in the verdict: memory decided it)")
+            f"{format_span_h(total_h)} of samples would tell (not counted in the verdict: memory decided it)")

@@ -9,6 +9,7 @@ drift decide too with --include-latency.
 from __future__ import annotations
 
 from llmsoak.errors import EXIT_BAD_INPUT, EXIT_IO_ERROR, CommandError
+from llmsoak.rundir import RunDir
 from llmsoak.units import parse_size
 
 HELP = "Leak verdict, 7-day projection, charts and report for a run directory or a samples CSV."
@@ -96,7 +97,7 @@ def run(args) -> int:
     else:
         analysis = analyze_run(args.run_dir, limit=limit, min_growth_pct_per_hour=args.min_growth_pct_per_hour,
                                include_latency=args.include_latency)
-        out_dir = Path(args.out) if args.out else Path(args.run_dir) / "analysis"
+        out_dir = Path(args.out) if args.out else RunDir(Path(args.run_dir)).analysis
         charts_dir = None if args.no_charts else (Path(args.charts) if args.charts else out_dir / "charts")
     try:
         written = write_outputs(analysis, out_dir, json_path=Path(args.json) if args.json else None,

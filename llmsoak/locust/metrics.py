@@ -23,8 +23,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from llmsoak.formats import FAILURE_CLASSES
 from llmsoak.locust.internals import log_many
-from llmsoak.locust.results import FAILURE_CLASSES, RequestResult
+from llmsoak.locust.results import RequestResult
 
 METRIC_TYPES = ("TTFT", "ITL", "TPOT", "E2E", "IN_TOKENS", "OUT_TOKENS", "TOKENS/S")
 """Locust stats *type* column values used for LLM metrics; never part of the Aggregated row."""

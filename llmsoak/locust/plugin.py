@@ -27,6 +27,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from llmsoak.locust import bounded_memory, internals
 from llmsoak.locust.timeseries import REPORT_KEY, LLMState, TimeseriesCSV, get_llm_state
 from llmsoak.locust.user_classes import PATTERN_OF_CLASS
+from llmsoak.rundir import RunDir
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,7 @@ def timeseries_path(options) -> Path:
     explicit = getattr(options, "llm_timeseries", None) if options is not None else None
     if explicit:
         return Path(explicit)
-    run_dir = os.environ.get("LLMSOAK_RUN_DIR")
-    return Path(run_dir) / "llm_timeseries.csv" if run_dir else Path("llm_timeseries.csv")
+    return RunDir(Path(os.environ.get("LLMSOAK_RUN_DIR") or ".")).llm_timeseries
 
 
 def role(runner) -> str:

@@ -16,10 +16,10 @@ import json
 import socket
 from dataclasses import dataclass, field
 
+from llmsoak.formats import FAILURE_CLASSES  # every failed request lands in exactly one (docs/formats.md)
 from llmsoak.locust.streams import StreamTooLarge
 
-FAILURE_CLASSES = ("http", "timeout", "disconnect", "malformed", "empty", "other")
-"""Every failed request lands in exactly one of these classes (the contract's fault mapping)."""
+__all__ = ["FAILURE_CLASSES", "RequestResult", "classify_exception"]
 
 
 @dataclass(slots=True)

@@ -21,15 +21,11 @@ import os
 import time
 from pathlib import Path
 
+from llmsoak.formats import LLM_LATENCY_COLUMNS_MS, LLM_TIMESERIES_COLUMNS
 from llmsoak.locust.metrics import Window
 from llmsoak.locust.results import RequestResult
 
-COLUMNS = (
-    "timestamp", "pattern", "users", "requests", "failures", "fail_http", "fail_timeout",
-    "fail_disconnect", "fail_malformed", "fail_empty", "fail_other", "ttft_p50_ms", "ttft_p95_ms",
-    "ttft_p99_ms", "itl_p50_ms", "itl_p95_ms", "tpot_p50_ms", "e2e_p50_ms", "e2e_p95_ms",
-    "e2e_p99_ms", "input_tokens", "output_tokens", "tokens_per_s",
-)
+COLUMNS = LLM_TIMESERIES_COLUMNS
 """llm_timeseries.csv header (docs/formats.md); timestamps are minute starts in Unix seconds."""
 
 REPORT_KEY = "llmsoak_minutes"
@@ -229,7 +225,7 @@ def _row(minute: int, pattern: str, users: int, w: Window, span_s: float) -> dic
            "failures": w.failures_total}
     for cls, n in w.failures.items():
         row[f"fail_{cls}"] = n
-    for col in COLUMNS[11:20]:
+    for col in LLM_LATENCY_COLUMNS_MS:
         row[col] = s[col]
     row["input_tokens"] = w.input_tokens
     row["output_tokens"] = w.output_tokens

@@ -11,8 +11,8 @@ environment variables, read only when requests are built (``Target.resolve_heade
 Modules: ``model`` (the dataclasses, allowed values, ProfileError), ``patterns`` (the four user
 patterns' defaults, PatternSpec), ``distributions`` (think times, lengths: parsing and sampling),
 ``fields`` (reading a mapping with field paths), ``sections`` (the schema per section,
-``profile_from_dict``), ``loading`` (files, strict YAML, overrides), ``redact`` (back to the input
-schema for ``runs/<id>/profile.yaml``) and ``__main__`` (``python -m llmsoak.profile check
+``profile_from_dict``), ``loading`` (files, strict YAML, overrides), ``dumping`` (back to the input
+schema, for ``runs/<id>/profile.yaml``) and ``__main__`` (``python -m llmsoak.profile check
 FILE...``). Import from this package, not from the modules: only the names below are public.
 """
 

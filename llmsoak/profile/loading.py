@@ -18,11 +18,15 @@ from llmsoak.profile.model import Profile, ProfileError
 from llmsoak.profile.sections import _DIST_COUNTS, _DIST_SECONDS, profile_from_dict
 
 
-def load_profile(path: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> Profile:
+def load_profile(path: str | os.PathLike, overrides: Mapping[str, Any] | None = None, *,
+                 placeholders: Mapping[str, str] | None = None) -> Profile:
     """Read, merge ``overrides`` into, and validate the profile at ``path``.
 
     ``overrides`` is a nested mapping, or dotted keys (``{"target.url": "http://..."}``), applied
-    on top of the file before validation. Raises ProfileError naming file, field path and problem.
+    on top of the file before validation. ``placeholders`` fills ``{name}`` in ``target.url`` and
+    ``target.command`` (``llmsoak run`` passes ``{"port": "<a free port>"}``, so a profile can
+    start its own target where nothing listens). Raises ProfileError naming file, field path and
+    problem.
     """
     path = Path(path)
     raw = _read_yaml(path)
@@ -30,6 +34,8 @@ def load_profile(path: str | os.PathLike, overrides: Mapping[str, Any] | None = 
         if not isinstance(raw, dict):
             raw = {} if raw is None else raw
         raw = _merge(raw, _expand_dotted(overrides)) if isinstance(raw, dict) else raw
+    if placeholders and isinstance(raw, dict):
+        raw = _fill_placeholders(raw, placeholders)
     return profile_from_dict(raw, source=path, base_dir=path.parent)
 
 
@@ -59,6 +65,27 @@ def _merge(base: dict, extra: Mapping) -> dict:
         else:
             out[key] = value
     return out
+
+
+def _fill_placeholders(raw: dict, placeholders: Mapping[str, str]) -> dict:
+    """``{name}`` → value in ``target.url`` and ``target.command`` (a string or a list of arguments)."""
+    target = raw.get("target")
+    if not isinstance(target, dict):
+        return raw
+
+    def fill(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        for name, text in placeholders.items():
+            value = value.replace("{" + name + "}", str(text))
+        return value
+
+    target = dict(target)
+    for key in ("url", "command"):
+        if key in target:
+            value = target[key]
+            target[key] = [fill(v) for v in value] if isinstance(value, list) else fill(value)
+    return {**raw, "target": target}
 
 
 def _read_yaml(path: Path) -> Any:

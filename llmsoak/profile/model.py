@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
+from llmsoak.profile.dumping import profile_to_dict
 from llmsoak.profile.patterns import PatternSpec
-from llmsoak.profile.redact import redacted_dict
 
 FLAVOURS = ("openai", "ollama", "chat")
 """``target.flavour`` values: OpenAI-compatible API, Ollama's native API, a chat app's own API."""
@@ -274,11 +274,11 @@ class Profile:
                 return spec
         raise KeyError(name)
 
-    def to_redacted_dict(self) -> dict:
-        """The resolved profile in the input schema, for ``runs/<id>/profile.yaml``.
+    def to_dict(self) -> dict:
+        """The resolved profile in the input schema (what ``runs/<id>/profile.yaml`` holds).
 
         Every default is filled in and the result loads back with ``profile_from_dict`` to an
         equal Profile. Secrets are only ever environment variable *names*; their values are
         never read here.
         """
-        return redacted_dict(self)
+        return profile_to_dict(self)

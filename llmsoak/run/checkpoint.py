@@ -13,9 +13,9 @@ import threading
 import time
 
 from llmsoak.events import append_event
+from llmsoak.formatting import format_bytes, format_bytes_per_hour
 from llmsoak.run.manifest import read_json, write_json_atomic
-from llmsoak.run.rundir import RunDir
-from llmsoak.units import format_bytes
+from llmsoak.rundir import RunDir
 
 ANALYSIS_TIMEOUT_S = 600.0
 
@@ -39,12 +39,6 @@ def interim_verdict(run: RunDir, timeout_s: float = ANALYSIS_TIMEOUT_S) -> tuple
     return verdict, f"verdict {verdict.get('verdict')}"
 
 
-def signed_rate(slope: float) -> str:
-    """``+12.0 MiB/h``; below 1 B/h no sign (never ``-0 B/h``)."""
-    sign = "" if abs(slope) < 1 else ("+" if slope > 0 else "-")
-    return f"{sign}{format_bytes(abs(slope))}/h"
-
-
 def deciding_metric(verdict: dict) -> tuple[str | None, dict]:
     """The metric that decided the verdict (``decided_by``; the first whose own verdict matches the
     overall one, RSS first), and its entry; (None, {}) when the analysis names none."""
@@ -66,7 +60,7 @@ def summary_line(verdict: dict | None) -> str:
     head = str(verdict.get("verdict")) + (f" (decided by {name})" if name else "")
     parts = [head]
     if name == "rss_bytes" and metric.get("slope_per_hour") is not None:
-        parts.append(signed_rate(metric["slope_per_hour"]))
+        parts.append(format_bytes_per_hour(metric["slope_per_hour"]))
     # A projection is a finding only for a leak (the analysis greys it out otherwise).
     if name == "rss_bytes" and metric.get("verdict") == "leak" and metric.get("projected_7d") is not None:
         parts.append(f"7-day projection {format_bytes(metric['projected_7d'])}")

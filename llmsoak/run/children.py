@@ -12,8 +12,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from llmsoak.run.processes import Child, free_port
-from llmsoak.run.rundir import RunDir
 from llmsoak.run.settings import RunSettings
+from llmsoak.rundir import LOCUST_CSV_PREFIX, LOCUST_SEGMENT_REPORT, RunDir
 
 REPO_LOCUSTFILE = Path(__file__).resolve().parents[2] / "locustfiles" / "llm_chat.py"
 """The Locust entry point shipped with llmsoak (a source checkout)."""
@@ -24,12 +24,14 @@ stops Locust itself at the end, but a Locust whose orchestrator was killed still
 
 
 def child_env(run: RunDir, extra: dict | None = None) -> dict:
-    """The children's environment: ours (API keys included), the venv's bin first on PATH."""
+    """The children's environment: ours (API keys included), the venv's bin first on PATH, the run
+    directory (Locust's llm_timeseries.csv goes there) and its events.csv (the load shape's events)."""
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env["PYTHONUNBUFFERED"] = "1"
     env["LLMSOAK_RUN_DIR"] = str(run.root)
+    env["LLMSOAK_EVENTS"] = str(run.events)
     env.update(extra or {})
     return env
 
@@ -97,7 +99,7 @@ def locust_child(settings: RunSettings, run: RunDir, segment: int, remaining_s: 
     argv = [sys.executable, "-m", "locust", "-f", str(locustfile()), "--profile", str(run.profile),
             "--headless", "--host", settings.target_url,
             "--run-time", f"{int(remaining_s + LOCUST_RUN_TIME_SLACK_S)}s",
-            "--csv", str(seg_dir / "stats"), "--html", str(seg_dir / "report.html"),
+            "--csv", str(seg_dir / LOCUST_CSV_PREFIX), "--html", str(seg_dir / LOCUST_SEGMENT_REPORT),
             "--llm-timeseries", str(run.llm_timeseries), "--exit-code-on-error", "0",
             # let users finish the request in flight at the end, so Locust counts what the target served
             "--stop-timeout", "30"]

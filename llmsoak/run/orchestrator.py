@@ -8,6 +8,8 @@ time (the sum of the segments), so a resumed run still gets its full duration of
 End (run time reached, SIGTERM, SIGINT): the target's sampler (its series ends under load), Locust
 (SIGINT, so it writes its HTML report), Locust's sampler, the target; Locust's files stitched into ``locust/``; ``llmsoak analyze``; the
 SLO gate decides the exit code.
+Secrets: the manifest, events, log lines and (once they have stopped) the children's logs pass
+the run's :class:`~llmsoak.redact.Redactor`.
 """
 
 from __future__ import annotations
@@ -19,18 +21,20 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from llmsoak.errors import EXIT_FAILED, EXIT_TARGET_UNAVAILABLE, CommandError
 from llmsoak.events import append_event
+from llmsoak.formatting import format_duration
+from llmsoak.redact import Redactor
 from llmsoak.run import children, slo
 from llmsoak.run.checkpoint import Checkpointer, summary_line
 from llmsoak.run.manifest import load_elapsed_s, read_json, write_json_atomic
 from llmsoak.run.processes import Child, stop_recorded, tcp_answers, trim_log, url_answers
 from llmsoak.run.progress import Progress
-from llmsoak.run.rundir import RunDir
 from llmsoak.run.settings import RunSettings
 from llmsoak.run.snapshot import segment_totals, snapshot
-from llmsoak.units import format_duration
+from llmsoak.rundir import LOCUST_SEGMENT_FILES, LOCUST_SEGMENT_HISTORY, LOCUST_SEGMENT_STATS, RunDir
 
 TICK_S = 0.5
 HEARTBEAT_S = 5.0
@@ -43,18 +47,16 @@ MAX_QUICK_FAILURES = 5
 QUICK_FAILURE_S = 10.0
 ANALYSIS_TIMEOUT_S = 1800.0
 
-LOCUST_FILES = {"stats_stats.csv": "stats.csv", "stats_failures.csv": "failures.csv",
-                "stats_exceptions.csv": "exceptions.csv", "report.html": "report.html"}
-
 
 class Orchestrator:
     """One run (new or resumed) in ``run``; :meth:`run` returns the exit code."""
 
-    def __init__(self, run: RunDir, settings: RunSettings, manifest: dict, *, quiet: bool = False,
-                 progress_interval_s: float = 30.0, resuming: bool = False) -> None:
+    def __init__(self, run: RunDir, settings: RunSettings, manifest: dict, redactor: Redactor, *,
+                 quiet: bool = False, progress_interval_s: float = 30.0, resuming: bool = False) -> None:
         self.run_dir = run
         self.settings = settings
         self.manifest = manifest
+        self.redactor = redactor
         self.resuming = resuming
         self.progress = Progress(quiet=quiet, interval_s=progress_interval_s)
         self.checkpointer = Checkpointer(run)
@@ -69,12 +71,27 @@ class Orchestrator:
     # -- bookkeeping ---------------------------------------------------------------------------
     def save(self) -> None:
         self.manifest["heartbeat_at"] = time.time()
-        write_json_atomic(self.run_dir.manifest, self.manifest)
+        write_json_atomic(self.run_dir.manifest, self.redactor.data(self.manifest))
 
     def event(self, kind: str, detail: str, log: bool = True) -> None:
+        detail = self.redactor.text(detail)
         append_event(self.run_dir.events, kind, detail)
         if log:
             self.progress.log(detail)
+
+    def log(self, message: str) -> None:
+        self.progress.log(self.redactor.text(message))
+
+    def _log_tail(self, path: Path) -> str:
+        """The last line of a child's log, for an error message (secrets masked)."""
+        return self.redactor.text(_log_tail(path))
+
+    def _scrub_logs(self) -> None:
+        """Mask secrets in the children's logs. The children write them directly (so that they
+        outlive a killed orchestrator), hence only once they have stopped; cut-off ``.log.1``
+        parts also when they are cut (see ``_loop``)."""
+        for log in sorted(self.run_dir.logs.glob("*.log*")):
+            self.redactor.scrub_file(log)
 
     def _record(self, child: Child | None, **extra) -> None:
         if child is not None:
@@ -119,11 +136,13 @@ class Orchestrator:
             self.manifest["result"] = {"exit_code": err.exit_code, "error": str(err)}
             self.save()
             self.event("stop", f"run failed: {err}", log=False)
+            self._scrub_logs()
             self.run_dir.pid_file.unlink(missing_ok=True)
             raise
         try:
             return self._finish(reason)
         finally:
+            self._scrub_logs()
             self.run_dir.pid_file.unlink(missing_ok=True)
 
     def _loop(self) -> str:
@@ -155,13 +174,14 @@ class Orchestrator:
                     "summary": summary_line(record.get("verdict"))}
                 self.save()
                 last_beat = now
-                self.progress.log(f"checkpoint {record.get('index')}: {self.manifest['last_checkpoint']['summary']}")
+                self.log(f"checkpoint {record.get('index')}: {self.manifest['last_checkpoint']['summary']}")
             if now - last_beat >= HEARTBEAT_S:
                 self.save()
                 last_beat = now
             if now - last_trim >= LOG_TRIM_EVERY_S:
                 for log in self.run_dir.logs.glob("*.log"):
-                    trim_log(log)
+                    if trim_log(log):
+                        self.redactor.scrub_file(Path(f"{log}.1"))  # nobody appends to the cut-off part
                 last_trim = now
             if self.progress.due():
                 self.progress.show(snapshot(self.run_dir, self.manifest))
@@ -195,7 +215,7 @@ class Orchestrator:
         if not self._target_ready(s.ready_timeout_s):
             if self._stop_reason:
                 return
-            tail = _log_tail(self.target.log_path)
+            tail = self._log_tail(self.target.log_path)
             raise CommandError(f"target did not answer on {s.target_url} within {s.ready_timeout_s:g} s"
                                f" (log {self.target.log_path}: {tail})", EXIT_TARGET_UNAVAILABLE)
 
@@ -281,7 +301,7 @@ class Orchestrator:
                 uptime = self.locust.uptime_s()
                 self._quick_failures = self._quick_failures + 1 if uptime < QUICK_FAILURE_S else 0
                 if self._quick_failures >= MAX_QUICK_FAILURES:
-                    tail = _log_tail(self.locust.log_path)
+                    tail = self._log_tail(self.locust.log_path)
                     raise CommandError(f"Locust failed {self._quick_failures} times in a row within "
                                        f"{QUICK_FAILURE_S:g} s of starting (log {self.locust.log_path}: {tail})",
                                        EXIT_FAILED)
@@ -344,7 +364,7 @@ class Orchestrator:
         header_done = False
         with open(tmp, "wb") as out:
             for seg in segs:
-                path = seg / "stats_stats_history.csv"
+                path = seg / LOCUST_SEGMENT_HISTORY
                 if not path.exists():
                     continue
                 with open(path, "rb") as fh:
@@ -354,19 +374,19 @@ class Orchestrator:
                         header_done = True
                     shutil.copyfileobj(fh, out)
         if header_done:
-            os.replace(tmp, locust / "stats_history.csv")
+            os.replace(tmp, self.run_dir.locust_history)
         else:
             tmp.unlink(missing_ok=True)
         for seg in reversed(segs):
-            if (seg / "stats_stats.csv").exists():
-                for src, dst in LOCUST_FILES.items():
+            if (seg / LOCUST_SEGMENT_STATS).exists():
+                for src, dst in LOCUST_SEGMENT_FILES.items():
                     if (seg / src).exists():
                         shutil.copyfile(seg / src, locust / dst)
                 break
 
     def _analyze(self) -> dict | None:
         argv = [sys.executable, "-m", "llmsoak", "analyze", str(self.run_dir.root)]
-        self.progress.log("analysing the run …")
+        self.log("analysing the run …")
         try:
             proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                   timeout=ANALYSIS_TIMEOUT_S)
@@ -401,15 +421,14 @@ class Orchestrator:
                                    "slo": [c.to_json() for c in checks]}
         self.save()
         self.event("stop", f"run {reason}: exit {code}, {summary_line(verdict)}", log=False)
-        p = self.progress
-        p.log(f"run {reason} after {format_duration(load_elapsed_s(self.manifest))} of load, "
-              f"{len(segments)} segment(s)")
+        self.log(f"run {reason} after {format_duration(load_elapsed_s(self.manifest))} of load, "
+                 f"{len(segments)} segment(s)")
         for check in checks:
-            p.log(f"SLO {check.name}: {check.status} — {check.detail}")
-        p.log(f"verdict: {summary_line(verdict)}")
+            self.log(f"SLO {check.name}: {check.status} — {check.detail}")
+        self.log(f"verdict: {summary_line(verdict)}")
         report = self.run_dir.report
-        p.log(f"report: {report if report.exists() else self.run_dir.root}")
-        p.log(f"exit code {code}")
+        self.log(f"report: {report if report.exists() else self.run_dir.root}")
+        self.log(f"exit code {code}")
         return code
 
 

@@ -6,25 +6,19 @@ from __future__ import annotations
 import sys
 import time
 
-from llmsoak.units import format_bytes, format_duration
-
-
-def _fmt(value, spec: str, none: str = "-") -> str:
-    return none if value is None else format(value, spec)
+from llmsoak.formatting import format_bytes, format_bytes_per_hour, format_duration, format_fixed
 
 
 def progress_line(snap: dict) -> str:
     """``elapsed 1h02m05s  ETA 166h…  users 40  req/s 12.3  failures 0.1/s (12)  memory 1.2 GiB``"""
     parts = [f"elapsed {format_duration(snap.get('elapsed_s') or 0)}",
              f"ETA {format_duration(snap.get('remaining_s') or 0)}",
-             f"users {_fmt(snap.get('users'), '.0f')}",
-             f"req/s {_fmt(snap.get('rps'), '.1f')}",
-             f"failures {_fmt(snap.get('fail_per_s'), '.1f')}/s ({_fmt(snap.get('failures_total'), '.0f', '0')})",
+             f"users {format_fixed(snap.get('users'))}",
+             f"req/s {format_fixed(snap.get('rps'), 1)}",
+             f"failures {format_fixed(snap.get('fail_per_s'), 1)}/s ({format_fixed(snap.get('failures_total'), 0, '0')})",
              f"memory {format_bytes(snap.get('memory_now_bytes'))}"]
     if snap.get("slope_per_hour") is not None:
-        slope = snap["slope_per_hour"]
-        sign = "" if abs(slope) < 1 else ("+" if slope > 0 else "-")  # no "-0 B/h"
-        parts.append(f"slope {sign}{format_bytes(abs(slope))}/h")
+        parts.append(f"slope {format_bytes_per_hour(snap['slope_per_hour'])}")
     return "  ".join(parts)
 
 

@@ -4,6 +4,7 @@ Checks (each skipped when its SLO is not set):
 
 - ``ttft_p95_ms``: the run's TTFT p95 = the request-weighted mean of the per-minute p95 of the
   ``all`` rows of llm_timeseries.csv; breached when above.
+- ``e2e_p95_ms``: the same for the full-reply time (``e2e_p95_ms`` column).
 - ``error_rate``: failed / all requests over the run (llm_timeseries.csv, else Locust's totals).
 - ``memory_limit_bytes``: breached when the target's largest RSS sample reached it;
   ``memory_warn_bytes`` only warns (an ``alert`` event, exit code unchanged).
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmsoak.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK
-from llmsoak.run.settings import Slo
-from llmsoak.units import format_bytes
+from llmsoak.formatting import format_bytes
+from llmsoak.profile import SloConfig
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,16 @@ def _num(value) -> float | None:
         return None
 
 
+LATENCY_SLOS = ("ttft_p95_ms", "e2e_p95_ms")
+"""SLOs on a per-minute p95 column of llm_timeseries.csv (same name in the profile's slo section)."""
+
+
 def load_totals(llm_timeseries: Path, locust_totals: tuple[float, float] | None = None) -> dict:
-    """Requests, failures and the weighted TTFT p95 (ms) from the ``all`` rows of the LLM series."""
-    requests = failures = weighted = weight = 0.0
+    """Requests, failures and the request-weighted TTFT and E2E p95 (ms) from the ``all`` rows of
+    the LLM series (streamed: a week of minutes is fine)."""
+    requests = failures = 0.0
+    weighted = dict.fromkeys(LATENCY_SLOS, 0.0)
+    weight = dict.fromkeys(LATENCY_SLOS, 0.0)
     try:
         with open(llm_timeseries, newline="", errors="replace") as fh:
             for row in csv.DictReader(fh):
@@ -57,16 +65,17 @@ def load_totals(llm_timeseries: Path, locust_totals: tuple[float, float] | None 
                 n = _num(row.get("requests")) or 0.0
                 requests += n
                 failures += _num(row.get("failures")) or 0.0
-                p95 = _num(row.get("ttft_p95_ms"))
-                if p95 is not None and n > 0:
-                    weighted += p95 * n
-                    weight += n
+                for column in LATENCY_SLOS:
+                    p95 = _num(row.get(column))
+                    if p95 is not None and n > 0:
+                        weighted[column] += p95 * n
+                        weight[column] += n
     except OSError:
         pass
     if requests == 0 and locust_totals:
         requests, failures = locust_totals
     return {"requests": requests, "failures": failures,
-            "ttft_p95_ms": weighted / weight if weight else None}
+            **{c: weighted[c] / weight[c] if weight[c] else None for c in LATENCY_SLOS}}
 
 
 def max_rss_bytes(samples: Path) -> float | None:
@@ -83,17 +92,20 @@ def max_rss_bytes(samples: Path) -> float | None:
     return best
 
 
-def evaluate(slo: Slo, totals: dict, max_rss: float | None, verdict: dict | None) -> list[Check]:
+def evaluate(slo: SloConfig, totals: dict, max_rss: float | None, verdict: dict | None) -> list[Check]:
     """The checks the profile asks for, in a fixed order."""
     checks: list[Check] = []
-    if slo.ttft_p95_ms is not None:
-        ttft = totals.get("ttft_p95_ms")
-        if ttft is None:
-            checks.append(Check("ttft_p95_ms", "no data", None, slo.ttft_p95_ms, "no TTFT measured"))
+    for name, label in zip(LATENCY_SLOS, ("TTFT", "E2E"), strict=True):
+        limit_ms = getattr(slo, name)
+        if limit_ms is None:
+            continue
+        observed = totals.get(name)
+        if observed is None:
+            checks.append(Check(name, "no data", None, limit_ms, f"no {label} measured"))
         else:
-            ok = ttft <= slo.ttft_p95_ms
-            checks.append(Check("ttft_p95_ms", "pass" if ok else "breach", round(ttft, 1), slo.ttft_p95_ms,
-                                f"TTFT p95 {ttft:.0f} ms {'≤' if ok else '>'} {slo.ttft_p95_ms:g} ms"))
+            ok = observed <= limit_ms
+            checks.append(Check(name, "pass" if ok else "breach", round(observed, 1), limit_ms,
+                                f"{label} p95 {observed:.0f} ms {'≤' if ok else '>'} {limit_ms:g} ms"))
     if slo.error_rate is not None:
         requests, failures = totals.get("requests") or 0, totals.get("failures") or 0
         if not requests:

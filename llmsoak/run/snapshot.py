@@ -12,7 +12,7 @@ from pathlib import Path
 
 from llmsoak.run.manifest import load_elapsed_s, read_json
 from llmsoak.run.processes import same_process
-from llmsoak.run.rundir import RunDir
+from llmsoak.rundir import LOCUST_SEGMENT_HISTORY, LOCUST_SEGMENT_STATS, RunDir
 
 _TAIL_BYTES = 16 * 1024
 
@@ -53,7 +53,7 @@ def locust_now(run: RunDir, manifest: dict) -> dict:
     if not segments:
         return {}
     seg_dir = run.root / segments[-1].get("locust_dir", "")
-    _, rows = last_csv_rows(seg_dir / "stats_stats_history.csv", 5)
+    _, rows = last_csv_rows(seg_dir / LOCUST_SEGMENT_HISTORY, 5)
     rows = [r for r in rows if r.get("Name") == "Aggregated"]
     if not rows:
         return {}
@@ -71,12 +71,12 @@ def locust_now(run: RunDir, manifest: dict) -> dict:
 def segment_totals(seg_dir: Path) -> dict:
     """Requests and failures a finished segment served: Locust's final ``stats_stats.csv`` (written
     at its end), else the last Aggregated row of its history (a Locust that was killed)."""
-    _, rows = last_csv_rows(seg_dir / "stats_stats.csv", 1)
+    _, rows = last_csv_rows(seg_dir / LOCUST_SEGMENT_STATS, 1)
     rows = [r for r in rows if r.get("Name") == "Aggregated"]
     if rows and _float(rows[-1].get("Request Count")) is not None:
         return {"requests": int(_float(rows[-1].get("Request Count")) or 0),
                 "failures": int(_float(rows[-1].get("Failure Count")) or 0)}
-    _, rows = last_csv_rows(seg_dir / "stats_stats_history.csv", 5)
+    _, rows = last_csv_rows(seg_dir / LOCUST_SEGMENT_HISTORY, 5)
     rows = [r for r in rows if r.get("Name") == "Aggregated"]
     if not rows:
         return {"requests": 0, "failures": 0}

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from llmsoak.errors import CommandError
-from llmsoak.run.checkpoint import signed_rate
+from llmsoak.formatting import format_bytes, format_bytes_per_hour, format_duration, format_fixed
 from llmsoak.run.manifest import read_json
-from llmsoak.run.rundir import RunDir
 from llmsoak.run.snapshot import snapshot
-from llmsoak.units import format_bytes, format_duration
+from llmsoak.rundir import RunDir
 
 
 def load_run(path) -> tuple[RunDir, dict]:
     """The run directory and its manifest; CommandError (exit 2) when it is not a run directory."""
-    run = RunDir(__import__("pathlib").Path(path).resolve())
+    run = RunDir(Path(path).resolve())
     if not run.root.is_dir():
         raise CommandError(f"{path}: no such run directory")
     manifest = read_json(run.manifest)
@@ -26,20 +26,20 @@ def load_run(path) -> tuple[RunDir, dict]:
 
 def format_status(snap: dict) -> str:
     """Human-readable status, one fact per line."""
-    def num(key, spec, none="-"):
-        return none if snap.get(key) is None else format(snap[key], spec)
+    def num(key: str, decimals: int, missing: str = "-") -> str:
+        return format_fixed(snap.get(key), decimals, missing)
 
     slope = snap.get("slope_per_hour")
-    slope_text = "-" if slope is None else signed_rate(slope)
+    slope_text = "-" if slope is None else format_bytes_per_hour(slope)
     cp_at = snap.get("checkpoint_at")
     lines = [
         f"run:        {snap.get('id')}  (profile {snap.get('profile')})",
         f"status:     {snap.get('status')}",
         f"elapsed:    {format_duration(snap['elapsed_s'])} of {format_duration(snap['duration_s'])}"
         f"  (remaining {format_duration(snap['remaining_s'])}, segment {snap.get('segments')})",
-        f"load:       users {num('users', '.0f')}  req/s {num('rps', '.1f')}  "
-        f"failures {num('fail_per_s', '.1f')}/s, {num('failures_total', '.0f', '0')} of "
-        f"{num('requests_total', '.0f', '0')} requests",
+        f"load:       users {num('users', 0)}  req/s {num('rps', 1)}  "
+        f"failures {num('fail_per_s', 1)}/s, {num('failures_total', 0, '0')} of "
+        f"{num('requests_total', 0, '0')} requests",
         (f"memory now: {format_bytes(snap.get('memory_now_bytes'))} (target RSS)" if snap.get("running")
          else f"memory:     {format_bytes(snap.get('memory_now_bytes'))} (target RSS, last sample)"),
         f"trend:      slope {slope_text}, 7-day projection {format_bytes(snap.get('projected_7d'))}"

@@ -1,13 +1,13 @@
 """The sidecar sampler: a process tree's memory, CPU, fds, I/O (and GPU) to an append-only CSV.
 
 Modules by concern: ``selectors`` (what to watch), ``probe`` (reading and summing a tree),
-``samples_csv`` (the crash-safe writer), ``schedule`` (drift-free ticks), ``gpu`` (NVML),
+``samples_writer`` (the crash-safe CSV writer), ``schedule`` (drift-free ticks), ``gpu`` (NVML),
 ``metrics_scrape`` (the target's Prometheus /metrics), ``live`` (the HTTP live endpoint) and
 ``sampler`` (the loop that ties them together). See docs/sampler.md.
 """
 
 from llmsoak.sampler.sampler import Sampler, default_events_path
-from llmsoak.sampler.samples_csv import COLUMNS, AppendingCsvWriter, SamplesWriteError
+from llmsoak.sampler.samples_writer import AppendingCsvWriter, SamplesWriteError
 from llmsoak.sampler.selectors import (
     CgroupSelector,
     MatchSelector,
@@ -18,7 +18,6 @@ from llmsoak.sampler.selectors import (
 )
 
 __all__ = [
-    "COLUMNS",
     "AppendingCsvWriter",
     "CgroupSelector",
     "MatchSelector",

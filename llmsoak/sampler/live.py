@@ -1,6 +1,6 @@
 """The live endpoint (``--listen 127.0.0.1:PORT``): latest samples as JSON and Prometheus text.
 
-Routes (contract in /work/briefs/contracts.md, documented in docs/sampler.md):
+Routes (documented in docs/formats.md, "Sampler live endpoint", and docs/sampler.md):
 ``/api/latest``, ``/api/samples?since=UNIX_TS``, ``/api/history``, ``/api/events``, ``/metrics``.
 Memory is bounded for a week: the full-resolution ring holds at most one hour (and at most
 36,000 rows), the per-minute history at most 10,080 rows (7 days), events at most 1,000.
@@ -18,13 +18,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
+from llmsoak.formats import HISTORY_EXTRA_COLUMNS, SAMPLES_ID_COLUMNS
 
 RING_SECONDS = 3600
 RING_MAX_ROWS = 36_000
 HISTORY_MAX_ROWS = 10_080
 EVENTS_MAX = 1000
-
-_NON_METRIC = {"timestamp", "pid", "create_time"}
 
 
 class LiveState:
@@ -35,7 +34,7 @@ class LiveState:
         self.selector = selector
         self.interval_s = interval_s
         self.columns = list(columns)
-        self.history_columns = self.columns + ["rss_bytes_min"]
+        self.history_columns = self.columns + list(HISTORY_EXTRA_COLUMNS)
         self.status = "waiting"
         self.pid: int | None = None
         self.segment = 0
@@ -107,7 +106,7 @@ class LiveState:
         if up:
             for column in self.columns:
                 value = latest.get(column)
-                if column in _NON_METRIC or value is None:
+                if column in SAMPLES_ID_COLUMNS or value is None:
                     continue
                 lines.append(f"# TYPE llmsoak_target_{column} gauge")
                 lines.append(f'llmsoak_target_{column}{{target="{label}"}} {value}')

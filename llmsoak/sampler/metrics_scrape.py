@@ -20,9 +20,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 
-from llmsoak.sampler.samples_csv import AppendingCsvWriter, SamplesWriteError
+from llmsoak.formats import METRICS_COLUMNS
+from llmsoak.sampler.samples_writer import AppendingCsvWriter, SamplesWriteError
 
-METRICS_COLUMNS = ("timestamp", "metric", "labels", "value")
 _LINE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)(?:\s+\S+)?\s*$")
 _DEFAULT_EXCLUDE = re.compile(r"(_bucket|_created)$")
 MAX_BODY_BYTES = 8 * 1024 * 1024

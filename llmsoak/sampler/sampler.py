@@ -27,11 +27,13 @@ import psutil
 
 from llmsoak.errors import EXIT_BAD_INPUT, EXIT_IO_ERROR, EXIT_OK, EXIT_TARGET_UNAVAILABLE, CommandError
 from llmsoak.events import append_event
+from llmsoak.formats import SAMPLES_COLUMNS
+from llmsoak.rundir import RunDir
 from llmsoak.sampler.gpu import open_gpu_reader
 from llmsoak.sampler.live import LiveState, parse_listen, start_live_server
 from llmsoak.sampler.metrics_scrape import MetricsScraper
 from llmsoak.sampler.probe import TreeProbe, host_available_bytes
-from llmsoak.sampler.samples_csv import COLUMNS, AppendingCsvWriter, SamplesWriteError
+from llmsoak.sampler.samples_writer import AppendingCsvWriter, SamplesWriteError
 from llmsoak.sampler.schedule import Schedule
 from llmsoak.sampler.selectors import CgroupSelector, Selector
 
@@ -55,9 +57,10 @@ def _nothing_found(selector) -> str:
 def default_events_path(out_path: str | os.PathLike) -> Path:
     """events.csv of the run: ``RUN/events.csv`` for ``RUN/samples/x.csv``, else beside the file."""
     out = Path(out_path).absolute()
-    if out.parent.name == "samples":
-        return out.parent.parent / "events.csv"
-    return out.parent / "events.csv"
+    run = RunDir(out.parent.parent)
+    if out.parent == run.samples:
+        return run.events
+    return RunDir(out.parent).events
 
 
 def _stderr_log(line: str) -> None:
@@ -241,7 +244,7 @@ class Sampler:
                 parse_listen(self.listen)
             self._check_target_now()
             if self.listen:
-                self.live = LiveState(self.name, self.selector.describe(), self.interval_s, COLUMNS)
+                self.live = LiveState(self.name, self.selector.describe(), self.interval_s, SAMPLES_COLUMNS)
                 server, self.live_url = start_live_server(self.listen, self.live)  # binds now: a busy port fails here
             writer = self._open_writer()
             if self.metrics_url:
@@ -301,7 +304,7 @@ class Sampler:
     def _open_writer(self) -> AppendingCsvWriter:
         try:
             self.out_path.parent.mkdir(parents=True, exist_ok=True)
-            return AppendingCsvWriter(self.out_path, COLUMNS, fsync_interval_s=self.fsync_interval_s)
+            return AppendingCsvWriter(self.out_path, SAMPLES_COLUMNS, fsync_interval_s=self.fsync_interval_s)
         except SamplesWriteError as err:
             raise CommandError(str(err.strerror or err), EXIT_IO_ERROR) from err
         except ValueError as err:

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 
 from llmsoak.events import append_event
-from llmsoak.units import format_bytes
+from llmsoak.formatting import format_bytes
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """The sampler's live endpoint, read from the Locust master: latest sample, recent ring, history.
 
 The sampler (``llmsoak sample --listen 127.0.0.1:PORT``) serves ``/api/latest``,
-``/api/samples?since=UNIX_TS``, ``/api/history`` and ``/api/events`` (contracts.md). This module
+``/api/samples?since=UNIX_TS``, ``/api/history`` and ``/api/events`` (docs/formats.md, "Sampler
+live endpoint"). This module
 polls it with short timeouts and keeps what the Soak page needs, bounded for a week-long run:
 
 - recent samples at full resolution for at most ``RECENT_WINDOW_S`` (fetched incrementally with
@@ -22,6 +23,8 @@ import urllib.request
 from collections import deque
 from urllib.parse import urlsplit
 
+from llmsoak.formats import HISTORY_EXTRA_COLUMNS, SAMPLES_ID_COLUMNS
+
 RECENT_WINDOW_S = 3600.0
 RECENT_MAX_ROWS = 36_000
 HISTORY_MAX_ROWS = 10_080
@@ -30,9 +33,9 @@ EVENTS_MAX = 200
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """A week of per-minute history is about 2 MB of JSON; anything far larger is not a sampler."""
 
-KEEP_COLUMNS = ("timestamp", "pid", "create_time", "rss_bytes", "uss_bytes", "cpu_percent",
-                "cgroup_memory_bytes", "gpu_memory_bytes", "gpu_util_percent", "num_threads", "num_fds")
-HISTORY_EXTRA = ("rss_bytes_min",)
+KEEP_COLUMNS = (*SAMPLES_ID_COLUMNS, "rss_bytes", "uss_bytes", "cpu_percent", "cgroup_memory_bytes",
+                "gpu_memory_bytes", "gpu_util_percent", "num_threads", "num_fds")
+"""The samples columns (llmsoak/formats.py) the Soak page draws."""
 
 
 def normalise_sampler_url(url: str) -> str:
@@ -150,7 +153,7 @@ class SamplerSource:
 
     def _set_history(self, data: dict) -> None:
         columns, rows = _select(list(data.get("columns") or []), list(data.get("rows") or []),
-                                KEEP_COLUMNS + HISTORY_EXTRA)
+                                KEEP_COLUMNS + HISTORY_EXTRA_COLUMNS)
         self.history_columns = columns
         self.history = rows[-HISTORY_MAX_ROWS:]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify
 
 STATIC_DIR = Path(__file__).with_name("static")
-STATIC_FILES = {"soak.js": "application/javascript", "soak.css": "text/css"}
+STATIC_FILES = {"format.js": "application/javascript", "soak.js": "application/javascript", "soak.css": "text/css"}
 """The only files served: a fixed list, so no path from a request ever reaches the file system."""
 
 

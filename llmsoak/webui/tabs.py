@@ -13,8 +13,7 @@ import json
 
 from flask import request
 
-from llmsoak.analysis.formatting import format_bytes_sig, format_hours, format_pct_per_hour
-from llmsoak.units import format_bytes
+from llmsoak.formatting import format_bytes, format_bytes_sig, format_hours, format_num, format_pct_per_hour
 from llmsoak.webui import llm_view
 
 LLM_TAB = "llmsoak-llm"
@@ -32,7 +31,7 @@ SOAK_STRUCTURE = [{"key": "item", "title": "What"}, {"key": "value", "title": "N
 
 
 def _ms(*values) -> str:
-    return " / ".join("–" if v is None else (f"{v:.1f}" if v < 100 else f"{v:.0f}") for v in values)
+    return " / ".join(format_num(v) for v in values)
 
 
 def llm_table_rows(rows: list[dict]) -> list[dict]:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from llmsoak.analysis.samples_csv import read_samples
+from llmsoak.analysis.samples_reader import read_samples
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
 
 

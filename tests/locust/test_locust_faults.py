@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-from support.processes import local_master_args
 from support.locust_runs import (
     LOCUSTFILE,
     aggregated,
@@ -25,6 +24,7 @@ from support.locust_runs import (
     stub_json,
     write_profile,
 )
+from support.processes import local_master_args
 
 FAULT_CLASS = {"http_429": "http", "http_500": "http", "http_503": "http",
                "reset_before_headers": "disconnect", "reset_mid_stream": "disconnect",

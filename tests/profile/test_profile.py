@@ -50,7 +50,7 @@ def test_every_shipped_profile_loads_and_round_trips(path: Path) -> None:
     profile = load_profile(path, overrides)
     assert profile.name == path.stem
     assert profile.description
-    dumped = yaml.safe_load(yaml.safe_dump(profile.to_redacted_dict()))
+    dumped = yaml.safe_load(yaml.safe_dump(profile.to_dict()))
     assert profile_from_dict(dumped, source=path) == profile
 
 
@@ -157,7 +157,7 @@ def test_credential_header_literal_is_refused(tmp_path: Path) -> None:
     assert error_of(tmp_path, doc).startswith("target.headers.Authorization: credentials are not stored")
 
 
-def test_secrets_come_from_env_and_are_never_in_the_redacted_dict(tmp_path: Path, monkeypatch) -> None:
+def test_secrets_come_from_env_and_are_never_in_the_dumped_dict(tmp_path: Path, monkeypatch) -> None:
     doc = {"target": {"url": "http://127.0.0.1:1", "model": "m", "api_key_env": "LLMSOAK_TEST_KEY",
                       "headers_env": {"X-Token": "LLMSOAK_TEST_TOKEN"}, "headers": {"X-Team": "qa"}}}
     profile = load_profile(write(tmp_path, doc))
@@ -167,7 +167,7 @@ def test_secrets_come_from_env_and_are_never_in_the_redacted_dict(tmp_path: Path
     monkeypatch.setenv("LLMSOAK_TEST_TOKEN", "tok-secret-2")
     assert profile.target.resolve_headers() == {"X-Team": "qa", "Authorization": "Bearer sk-secret-1",
                                                 "X-Token": "tok-secret-2"}
-    dumped = yaml.safe_dump(profile.to_redacted_dict())
+    dumped = yaml.safe_dump(profile.to_dict())
     assert "sk-secret-1" not in dumped and "tok-secret-2" not in dumped
     assert "LLMSOAK_TEST_KEY" in dumped
 

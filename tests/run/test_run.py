@@ -27,9 +27,13 @@ SECRET = "sk-test-SECRET-123"
 
 def write_profile(path: Path, *, duration: str = "20s", stub_args: str = "--ttft-ms 10 --itl-ms 1",
                   slo: str = "  fail_on_leak: false\n", workers: int = 0, extra_target: str = "",
-                  command: bool = True) -> Path:
-    """A small profile: 4 users (one per pattern, short think times) against a stub we start."""
-    cmd = f"  command: llmsoak stub --port {{port}} --output-tokens 16 {stub_args}\n" if command else ""
+                  command: bool = True, say_first: str = "") -> Path:
+    """A small profile: 4 users (one per pattern, short think times) against a stub we start
+    (after it prints ``say_first``, through sh, when given)."""
+    stub = f"llmsoak stub --port {{port}} --output-tokens 16 {stub_args}"
+    if say_first:
+        stub = f"sh -c 'echo \"{say_first}\"; exec {stub}'"
+    cmd = f"  command: {stub}\n" if command else ""
     url = "http://127.0.0.1:{port}" if command else "http://127.0.0.1:9"
     path.write_text(f"""name: {path.stem}
 target:
@@ -129,11 +133,13 @@ def test_status_of_a_missing_run_dir_is_exit_2(tmp_path):
 
 @pytest.fixture(scope="module")
 def slo_breach_run(tmp_path_factory):
-    """One run, shared by two tests: TTFT SLO of 1 ms against a 50 ms stub, API key in the env."""
+    """One run, shared by two tests: TTFT SLO of 1 ms against a 50 ms stub, API key in the env
+    (and in the target's own log: it prints it when it starts, as some servers log their args)."""
     tmp = tmp_path_factory.mktemp("slo")
     profile = write_profile(tmp / "slo.yaml", duration="12s", stub_args="--ttft-ms 50 --itl-ms 1",
-                            slo="  ttft_p95_ms: 1\n  fail_on_leak: false\n",
-                            extra_target="  api_key_env: OPENAI_API_KEY\n")
+                            slo="  ttft_p95_ms: 1\n  e2e_p95_ms: 60000\n  fail_on_leak: false\n",
+                            extra_target="  api_key_env: OPENAI_API_KEY\n",
+                            say_first="starting with api key $OPENAI_API_KEY")
     run_dir = tmp / "run"
     code, out = finish(llmsoak("run", "--profile", str(profile), "--out", str(run_dir),
                                env={"OPENAI_API_KEY": SECRET}))
@@ -146,8 +152,13 @@ def test_slo_breach_gives_exit_1(slo_breach_run):
     result = manifest(run_dir)["result"]
     ttft = next(c for c in result["slo"] if c["name"] == "ttft_p95_ms")
     assert ttft["status"] == "breach" and ttft["observed"] >= 40, ttft  # the stub waits 50 ms
+    e2e = next(c for c in result["slo"] if c["name"] == "e2e_p95_ms")
+    assert e2e["status"] == "pass" and ttft["observed"] < e2e["observed"] < 60000, e2e
     assert "SLO ttft_p95_ms: breach" in out
-    assert any(e["kind"] == "alert" and "ttft_p95_ms" in e["detail"] for e in read_events(run_dir / "events.csv"))
+    events = read_events(run_dir / "events.csv")
+    assert any(e["kind"] == "alert" and "ttft_p95_ms" in e["detail"] for e in events)
+    # AND the load shape's own events reach the run's timeline (Locust is told where it is)
+    assert any(e["kind"] == "shape" and e["detail"].startswith("constant: 4 users") for e in events), events
 
 
 def test_api_key_from_env_is_in_no_file_of_the_run(slo_breach_run):
@@ -157,6 +168,8 @@ def test_api_key_from_env_is_in_no_file_of_the_run(slo_breach_run):
     leaked = [str(p) for p in files if SECRET.encode() in p.read_bytes()]
     assert leaked == []
     assert "OPENAI_API_KEY" in (run_dir / "profile.yaml").read_text()  # the name is kept
+    # the target did log it: the run masked it there once the target had stopped
+    assert "starting with api key ***REDACTED***" in (run_dir / "logs" / "target.log").read_text()
 
 
 @pytest.mark.slow

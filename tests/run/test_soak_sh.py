@@ -85,8 +85,8 @@ def test_start_status_stop_with_master_and_two_workers(tmp_path):
                 return 0
         wait_until(lambda: locust_tree() >= 3, 60, what="Locust master + 2 workers")
         def requests_served() -> float:
-            from llmsoak.run.rundir import RunDir
             from llmsoak.run.snapshot import snapshot
+            from llmsoak.rundir import RunDir
 
             return snapshot(RunDir(run_dir)).get("requests_total") or 0
         wait_until(lambda: requests_served() > 5, 60, what="requests through Locust")

@@ -1,9 +1,9 @@
-"""Sampler parts that need no target process: the CSV writer, the schedule, /metrics parsing,
-the live state, and the NVML reader (against a fake pynvml: no NVIDIA driver can run here)."""
+"""Sampler parts that need no target process: the schedule, /metrics parsing, the live state, and
+the NVML reader (against a fake pynvml: no NVIDIA driver can run here). The CSV writer's tests are
+in test_samples_writer.py."""
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import threading
@@ -11,71 +11,11 @@ import types
 
 import pytest
 
-from llmsoak.sampler import COLUMNS, AppendingCsvWriter, SamplesWriteError
+from llmsoak.formats import SAMPLES_COLUMNS
 from llmsoak.sampler.gpu import NvmlReader, open_gpu_reader
 from llmsoak.sampler.live import LiveState, parse_listen
 from llmsoak.sampler.metrics_scrape import parse_prometheus_text
-from llmsoak.sampler.samples_csv import format_value
 from llmsoak.sampler.schedule import Schedule
-
-
-def _rows(path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def test_writer_appends_rows_with_header_and_empty_cells(tmp_path):
-    # GIVEN a new file WHEN two rows are written THEN header + rows, None → empty cell
-    path = tmp_path / "s.csv"
-    with AppendingCsvWriter(path) as writer:
-        assert writer.write_row({"timestamp": 1000.0, "pid": 5, "rss_bytes": 1024, "create_time": 999.25})
-        assert writer.write_row({"timestamp": 1001.0, "pid": 5, "rss_bytes": 2048})
-    rows = _rows(path)
-    assert list(rows[0]) == list(COLUMNS)
-    assert [r["rss_bytes"] for r in rows] == ["1024", "2048"]
-    assert rows[0]["create_time"] == "999.25" and rows[0]["uss_bytes"] == ""
-
-
-def test_reopen_cuts_partial_line_and_refuses_older_rows(tmp_path):
-    # GIVEN a file whose last line was cut by kill -9
-    path = tmp_path / "s.csv"
-    with AppendingCsvWriter(path) as writer:
-        for ts in (10.0, 11.0, 12.0):
-            writer.write_row({"timestamp": ts, "rss_bytes": int(ts)})
-    with open(path, "ab") as fh:
-        fh.write(b"13.000,77,12")
-    # WHEN it is reopened and rows are appended, one of them from a clock that went back
-    with AppendingCsvWriter(path) as writer:
-        assert writer.repaired_bytes == len(b"13.000,77,12")
-        assert writer.last_timestamp == 12.0
-        assert not writer.write_row({"timestamp": 12.0, "rss_bytes": 1})
-        assert not writer.write_row({"timestamp": 11.5, "rss_bytes": 1})
-        assert writer.write_row({"timestamp": 14.0, "rss_bytes": 14})
-        assert writer.rows_skipped == 2
-    # THEN the file holds whole rows with strictly increasing timestamps
-    stamps = [float(r["timestamp"]) for r in _rows(path)]
-    assert stamps == [10.0, 11.0, 12.0, 14.0]
-
-
-def test_reopen_file_with_other_columns_is_refused(tmp_path):
-    path = tmp_path / "s.csv"
-    path.write_text("timestamp,foo\n1,2\n")
-    with pytest.raises(ValueError, match="other columns"):
-        AppendingCsvWriter(path)
-    assert path.read_text() == "timestamp,foo\n1,2\n"
-
-
-def test_disk_full_raises_and_keeps_nothing_partial():
-    # /dev/full fails every write with ENOSPC, like a full disk (no root or tmpfs needed)
-    with pytest.raises(SamplesWriteError) as info:
-        AppendingCsvWriter("/dev/full")
-    assert "No space left" in str(info.value.strerror)
-
-
-def test_format_value_keeps_unix_milliseconds_and_units():
-    assert format_value(1795280262.24) == "1795280262.24"
-    assert format_value(None) == "" and format_value(float("nan")) == ""
-    assert format_value(12.3456789) == "12.3457" and format_value(3.0) == "3"
 
 
 def test_schedule_is_drift_free_and_reports_overruns():
@@ -108,7 +48,7 @@ def test_prometheus_text_parsing():
 
 
 def test_live_state_bounds_and_history_minutes():
-    state = LiveState("t", "pid 1", 1.0, COLUMNS)
+    state = LiveState("t", "pid 1", 1.0, SAMPLES_COLUMNS)
     assert state._ring.maxlen == 3600
     for i in range(200):  # 200 s of samples → 4 minutes of history
         state.add_sample({"timestamp": 600.0 + i, "pid": 1, "rss_bytes": 1000 + (i % 60)})
@@ -189,7 +129,7 @@ def test_public_surface():
     import llmsoak.sampler as sampler_pkg
 
     assert set(sampler_pkg.__all__) == {
-        "COLUMNS", "AppendingCsvWriter", "CgroupSelector", "MatchSelector", "PidSelector",
+        "AppendingCsvWriter", "CgroupSelector", "MatchSelector", "PidSelector",
         "PortSelector", "Sampler", "SamplesWriteError", "Selector", "build_selector",
         "default_events_path"}
     assert os.path.basename(sampler_pkg.default_events_path("/r/samples/x.csv")) == "events.csv"

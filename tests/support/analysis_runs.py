@@ -122,7 +122,8 @@ def make_run_dir(root: Path, *, hours: float = 6.0, interval_s: float = 10.0,
                       "Requests/s": 10.0, "Failures/s": 0.0, "50%": 900, "95%": 1800, "99%": 2500,
                       "Total Request Count": cum.astype(int), "Total Failure Count": 0}).to_csv(
             root / "locust" / "stats_history.csv", index=False)
-    profile = "name: synthetic\nslo:\n"
+    # A resolved profile as `llmsoak run` writes it validates; the analysis reads it with load_profile.
+    profile = "name: synthetic\ntarget: {url: 'http://127.0.0.1:8000', model: m}\nslo:\n"
     profile += f"  memory_limit_bytes: {limit}\n" if limit else "  ttft_p95_ms: 2000\n"
     (root / "profile.yaml").write_text(profile)
     (root / "run.json").write_text(json.dumps({"schema": 1, "profile": "synthetic", "start": T0}))

@@ -216,7 +216,7 @@ def test_soak_page_formats_like_the_analysis():
     # GIVEN the page's own JavaScript, run by node (real code, no browser needed)
     import json as _json
 
-    from llmsoak.analysis.formatting import format_bytes_sig, format_sig
+    from llmsoak.formatting import format_bytes_sig, format_sig
 
     values = [5464.123, 0.012345, 20.0, 999.7, -3.594, 0.0, 123456.7, 1e-5, 2.5e9]
     sizes = [0, 1, 1000, 1023.9 * 1024, 400 * 2**20, 3.72 * 2**30, -5e-8, 2.3e9]

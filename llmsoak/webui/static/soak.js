@@ -1,6 +1,8 @@
 // llmsoak Soak page: polls ./api/state every 2 s and draws inline SVG charts.
 // Self-contained on purpose: no build step, no CDN, works offline behind Locust's --web-login.
 "use strict";
+// The number formatting (fmtSig, fmtBytes, fmtNum, fmtPct, fmtHours) is static/format.js, loaded first.
+if (typeof module !== "undefined") Object.assign(globalThis, require("./format.js"));  // node (tests)
 
 const POLL_MS = 2000;
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -8,44 +10,6 @@ const COLORS = { raw: "#90caf9", envelope: "#1565c0", trend: "#ef6c00", projecti
                  warn: "#ef6c00", limit: "#c62828", cpu: "#2e7d32", p50: "#1565c0", p95: "#ef6c00",
                  p99: "#c62828", slo: "#c62828", muted: "#9aa6b2" };
 let lastState = null;
-
-// ------------------------------------------------------------------ formatting
-// Same rules as llmsoak/analysis/formatting.py: three significant digits, no numerical dust.
-function fmtSig(v, digits) {
-  if (v === null || v === undefined || !isFinite(v)) return "–";
-  digits = digits || 3;
-  if (v === 0) return "0";
-  const mag = Math.floor(Math.log10(Math.abs(v)));
-  if (mag < -4 || mag >= 9) return v.toExponential(digits - 1);
-  let decimals = digits - 1 - mag;
-  const step = Math.pow(10, -decimals);
-  let rounded = Math.round(v / step) * step;
-  if (rounded !== 0 && Math.floor(Math.log10(Math.abs(rounded))) > mag) decimals -= 1;
-  let text = rounded.toFixed(Math.max(decimals, 0));
-  if (text.includes(".")) text = text.replace(/0+$/, "").replace(/\.$/, "");
-  return text === "-0" ? "0" : text;
-}
-function fmtBytes(n) {
-  if (n === null || n === undefined || !isFinite(n)) return "–";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let i = 0, v = Math.abs(n);
-  while (Math.round(v) >= 1000 && i < units.length - 1) { v /= 1024; i++; }
-  const text = i === 0 ? v.toFixed(0) : fmtSig(v);
-  return (n < 0 && text !== "0" ? "-" : "") + text + " " + units[i];
-}
-function fmtNum(v, digits) {
-  if (v === null || v === undefined || !isFinite(v)) return "–";
-  return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(digits === undefined ? 1 : digits);
-}
-function fmtPct(v) {  // growth in % of the level per hour, signed
-  if (v === null || v === undefined || !isFinite(v)) return "–";
-  const text = fmtSig(v);
-  return (text.startsWith("-") || text === "0" ? "" : "+") + text + " %/h";
-}
-function fmtHours(h) {
-  if (h === null || h === undefined || !isFinite(h)) return "–";
-  return h >= 72 ? `${fmtSig(h)} h (${fmtSig(h / 24, 2)} days)` : fmtSig(h, h < 10 ? 2 : 3) + " h";
-}
 
 // The trend cards. Only a leak's 7-day projection and hours to the limit are findings: for
 // "inconclusive" they read "(not a trend yet)", for "ok" the projection is the flat level (muted)
@@ -338,6 +302,6 @@ if (typeof document !== "undefined") {
   document.getElementById("show-projection").addEventListener("change", () => { if (lastState) memoryChart(lastState); });
   poll();
 }
-if (typeof module !== "undefined") {  // node (tests/webui/test_webui.py) checks the formatting rules
+if (typeof module !== "undefined") {  // node (tests/webui/test_webui.py) checks the cards
   module.exports = { fmtSig, fmtBytes, fmtPct, fmtHours, trendCards };
 }

@@ -1,5 +1,7 @@
-"""The crash-safe, append-only samples CSV (DESIGN.md "Samples CSV").
+"""Writing the samples CSV: crash-safe and append-only (the reader is llmsoak/analysis/samples_reader.py).
 
+The columns are :data:`llmsoak.formats.SAMPLES_COLUMNS` (documented in docs/formats.md, "Samples
+CSV"); :class:`AppendingCsvWriter` also writes other timestamped CSVs (the scraped /metrics).
 Guarantees, so a week-long file survives ``kill -9``, power loss of the sampler and restarts:
 
 - each row is written with one ``os.write`` on an ``O_APPEND`` descriptor (no user-space buffer),
@@ -19,12 +21,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 
-COLUMNS: tuple[str, ...] = (
-    "timestamp", "pid", "create_time", "rss_bytes", "uss_bytes", "vms_bytes", "swap_bytes",
-    "cpu_percent", "num_threads", "num_fds", "num_procs", "read_bytes", "write_bytes",
-    "host_available_bytes", "cgroup_memory_bytes", "gpu_memory_bytes", "gpu_util_percent",
-)
-"""Samples CSV header, in order. Units are in the names; cpu_percent: 100 = one core."""
+from llmsoak.formats import SAMPLES_COLUMNS
 
 _TAIL_CHUNK_BYTES = 64 * 1024
 
@@ -67,7 +64,7 @@ class AppendingCsvWriter:
     :meth:`close`.
     """
 
-    def __init__(self, path: str | os.PathLike, columns: Sequence[str] = COLUMNS, *,
+    def __init__(self, path: str | os.PathLike, columns: Sequence[str] = SAMPLES_COLUMNS, *,
                  fsync_interval_s: float = 10.0) -> None:
         self.path = os.fspath(path)
         self.columns = tuple(columns)

@@ -1,9 +1,9 @@
-"""A validated :class:`~llmsoak.profile.Profile` back to the input schema, without secret values.
+"""A validated :class:`~llmsoak.profile.Profile` back to a plain dict in the YAML input schema.
 
-``runs/<id>/profile.yaml`` is this dict dumped as YAML: every default filled in, only the
-settings of the chosen load shape, and secrets only as environment variable *names* (a Profile
-never holds a secret value, so there is nothing to strip). It loads back with
-``profile_from_dict`` to an equal Profile.
+The inverse of ``loading``: every default filled in, only the settings of the chosen load shape,
+secrets only as environment variable *names* (a Profile never holds a secret value). The dict
+loads back with ``profile_from_dict`` to an equal Profile. ``runs/<id>/profile.yaml`` is this
+dict passed through the run's :class:`llmsoak.redact.Redactor` and dumped as YAML.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from llmsoak.profile.model import Profile
 
 
-def redacted_dict(profile: Profile) -> dict:
+def profile_to_dict(profile: Profile) -> dict:
     """The resolved ``profile`` as a plain dict in the YAML input schema (see module docstring)."""
     target = _plain(profile.target)
     if target["chat"] is None:

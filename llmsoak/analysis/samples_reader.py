@@ -1,4 +1,5 @@
-"""Reading a sampler CSV (DESIGN.md "Samples CSV") into a clean, sorted frame, repairing what can be.
+"""Reading a samples CSV into a clean, sorted frame, repairing what can be (the writer is
+llmsoak/sampler/samples_writer.py; the format is docs/formats.md, "Samples CSV").
 
 Repairs (each leaves a note): a last line cut by a crash is dropped; common column names
 (``time``, ``ts``, ``rss``, ``RSS`` ...) are mapped to the documented ones; non-numeric cells become
@@ -20,6 +21,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
+from llmsoak.formats import SAMPLES_ID_COLUMNS
 
 # Lower-cased header spellings seen in the wild → documented column names.
 COLUMN_ALIASES = {
@@ -32,8 +34,6 @@ COLUMN_ALIASES = {
     "gpu_memory": "gpu_memory_bytes", "gpu_mem_bytes": "gpu_memory_bytes",
     "cgroup_memory": "cgroup_memory_bytes",
 }
-# Columns that are identifiers, not metrics.
-ID_COLUMNS = ("timestamp", "pid", "create_time")
 _SNIFF_BYTES = 65536
 
 
@@ -49,7 +49,7 @@ class SamplesFrame:
     @property
     def metric_columns(self) -> list[str]:
         """Numeric columns other than timestamp/pid/create_time that hold at least one value."""
-        return [c for c in self.df.columns if c not in ID_COLUMNS and self.df[c].notna().any()]
+        return [c for c in self.df.columns if c not in SAMPLES_ID_COLUMNS and self.df[c].notna().any()]
 
 
 def _fail(path: str, line: int | None, problem: str) -> CommandError:
@@ -60,7 +60,7 @@ def _fail(path: str, line: int | None, problem: str) -> CommandError:
 def _canonical_name(raw: str) -> str:
     name = raw.strip().strip('"').strip()
     low = name.lower()
-    if low in ID_COLUMNS:
+    if low in SAMPLES_ID_COLUMNS:
         return low
     return COLUMN_ALIASES.get(low, name)
 
@@ -103,7 +103,7 @@ def read_samples(path: str | os.PathLike) -> SamplesFrame:
     for raw in raw_names:
         name = _canonical_name(raw)
         if name != raw.strip():
-            if name in ID_COLUMNS and raw.strip().lower() == name:
+            if name in SAMPLES_ID_COLUMNS and raw.strip().lower() == name:
                 pass
             else:
                 notes.append(f"column {raw.strip()!r} read as {name!r}")

@@ -1,0 +1,51 @@
+"""The columns and event kinds of the files llmsoak writes: one list each, for writers and readers.
+
+Where each file lives in a run directory is :mod:`llmsoak.rundir`; what every column means is
+docs/formats.md, whose tables list exactly these names (tests/run/test_formats.py checks it).
+Units are in the names: ``_bytes``, ``_ms``, ``_s``, ``_percent`` (100 = one core for CPU);
+``timestamp`` is Unix seconds.
+"""
+
+from __future__ import annotations
+
+SAMPLES_ID_COLUMNS: tuple[str, ...] = ("timestamp", "pid", "create_time")
+"""Samples CSV columns that identify a row (time, watched root process and its start), not metrics."""
+
+SAMPLES_COLUMNS: tuple[str, ...] = (
+    *SAMPLES_ID_COLUMNS, "rss_bytes", "uss_bytes", "vms_bytes", "swap_bytes",
+    "cpu_percent", "num_threads", "num_fds", "num_procs", "read_bytes", "write_bytes",
+    "host_available_bytes", "cgroup_memory_bytes", "gpu_memory_bytes", "gpu_util_percent",
+)
+"""Samples CSV header (``llmsoak sample --out``, ``RUN/samples/<target>.csv``), in order."""
+
+HISTORY_EXTRA_COLUMNS: tuple[str, ...] = ("rss_bytes_min",)
+"""Columns the sampler's ``/api/history`` adds after SAMPLES_COLUMNS: the minute's lowest RSS."""
+
+METRICS_COLUMNS: tuple[str, ...] = ("timestamp", "metric", "labels", "value")
+"""The target's scraped Prometheus series (``llmsoak sample --metrics-out``), long format."""
+
+EVENTS_COLUMNS: tuple[str, ...] = ("timestamp", "kind", "detail")
+"""``events.csv`` header: when, one of EVENT_KINDS, free text for a person."""
+
+EVENT_KINDS: tuple[str, ...] = (
+    "start", "stop", "restart", "segment", "checkpoint", "alert", "shape", "info", "overrun",
+)
+"""The ``kind`` values of ``events.csv`` (and of the sampler's ``/api/events``)."""
+
+FAILURE_CLASSES: tuple[str, ...] = ("http", "timeout", "disconnect", "malformed", "empty", "other")
+"""Every failed request is counted in exactly one class (``fail_<class>`` columns), in chart order."""
+
+LLM_LATENCY_COLUMNS_MS: tuple[str, ...] = (
+    "ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p95_ms", "tpot_p50_ms",
+    "e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms",
+)
+"""Latency percentiles of ``llm_timeseries.csv``, milliseconds."""
+
+LLM_TIMESERIES_COLUMNS: tuple[str, ...] = (
+    "timestamp", "pattern", "users", "requests", "failures",
+    *(f"fail_{c}" for c in FAILURE_CLASSES),
+    *LLM_LATENCY_COLUMNS_MS,
+    "input_tokens", "output_tokens", "tokens_per_s",
+)
+"""``llm_timeseries.csv`` header: one row per pattern per minute plus ``pattern`` = ``all``;
+``timestamp`` is the minute's start."""

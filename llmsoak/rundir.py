@@ -1,0 +1,180 @@
+"""The run directory: where each file of a soak lives, for the parts that write and those that read.
+
+``runs/<id>/`` with ``id = YYYYmmdd-HHMMSS-<profile name>``::
+
+    run.json            manifest (llmsoak/run/manifest.py)
+    profile.yaml        the resolved profile, secrets redacted
+    orchestrator.pid    pid of the running ``llmsoak run`` (removed at its end)
+    events.csv          timeline (columns and kinds: llmsoak/formats.py)
+    samples/target.csv  the target's resources; samples/locust.csv the load generator's
+    llm_timeseries.csv  per-minute LLM metrics (appended by every segment's Locust master)
+    locust/             stats.csv, failures.csv, exceptions.csv, report.html of the latest
+                        segment, and stats_history.csv stitched over all segments
+    locust/seg-NNN/     what Locust wrote during segment NNN (Locust rewrites its CSVs per process)
+    logs/*.log          stdout+stderr of each child, size-capped
+    tracemalloc/*.jsonl allocation snapshots of a Python target running the tracemalloc agent
+    analysis/           checkpoint.json during the run; verdict.json, charts/, report.html,
+                        summary.md from ``llmsoak analyze``
+
+The same table, for people: docs/formats.md ("Run directory").
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmsoak.errors import EXIT_IO_ERROR, CommandError
+
+TARGET_NAME = "target"
+"""Samples file stem of the target that ``llmsoak run`` watches (``samples/target.csv``)."""
+GENERATOR_NAME = "locust"
+"""Samples file stem of the load generator's own processes (``samples/locust.csv``)."""
+
+LOCUST_CSV_PREFIX = "stats"
+"""Locust's ``--csv`` prefix inside a segment folder: it writes ``stats_stats.csv`` and so on."""
+LOCUST_SEGMENT_STATS = f"{LOCUST_CSV_PREFIX}_stats.csv"
+"""A segment's final request statistics (written when Locust ends; Aggregated row last)."""
+LOCUST_SEGMENT_HISTORY = f"{LOCUST_CSV_PREFIX}_stats_history.csv"
+"""A segment's 5-second history; ``locust/stats_history.csv`` is all of them in order."""
+LOCUST_SEGMENT_REPORT = "report.html"
+"""Locust's ``--html`` report inside a segment folder."""
+LOCUST_SEGMENT_FILES = {LOCUST_SEGMENT_STATS: "stats.csv", f"{LOCUST_CSV_PREFIX}_failures.csv": "failures.csv",
+                        f"{LOCUST_CSV_PREFIX}_exceptions.csv": "exceptions.csv",
+                        LOCUST_SEGMENT_REPORT: "report.html"}
+"""Segment file → its copy in ``locust/`` (from the latest segment that has them)."""
+
+_UNSAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def run_id(profile_name: str, now: float | None = None) -> str:
+    """``20250101-120000-<profile name>`` (name made filesystem-safe, at most 40 characters)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
+    safe = _UNSAFE_RE.sub("-", profile_name).strip("-.")[:40] or "run"
+    return f"{stamp}-{safe}"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths inside one run directory (``root``); nothing is read or created until asked."""
+
+    root: Path
+
+    # -- written by llmsoak run ------------------------------------------------------------------
+    @property
+    def manifest(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def profile(self) -> Path:
+        return self.root / "profile.yaml"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "orchestrator.pid"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.csv"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    # -- written by the samplers -----------------------------------------------------------------
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    def samples_of(self, name: str) -> Path:
+        """The samples CSV of the watched tree called ``name`` (``samples/<name>.csv``)."""
+        return self.samples / f"{name}.csv"
+
+    @property
+    def target_samples(self) -> Path:
+        return self.samples_of(TARGET_NAME)
+
+    @property
+    def locust_samples(self) -> Path:
+        return self.samples_of(GENERATOR_NAME)
+
+    # -- written by Locust -----------------------------------------------------------------------
+    @property
+    def locust(self) -> Path:
+        return self.root / "locust"
+
+    def segment_dir(self, index: int) -> Path:
+        """Where Locust writes its CSVs and HTML report during segment ``index`` (1-based)."""
+        return self.locust / f"seg-{index:03d}"
+
+    @property
+    def locust_stats(self) -> Path:
+        return self.locust / "stats.csv"
+
+    @property
+    def locust_history(self) -> Path:
+        return self.locust / "stats_history.csv"
+
+    @property
+    def llm_timeseries(self) -> Path:
+        return self.root / "llm_timeseries.csv"
+
+    # -- written by the target (tracemalloc agent) -------------------------------------------------
+    @property
+    def tracemalloc(self) -> Path:
+        return self.root / "tracemalloc"
+
+    # -- written by the analysis -----------------------------------------------------------------
+    @property
+    def analysis(self) -> Path:
+        return self.root / "analysis"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.analysis / "checkpoint.json"
+
+    @property
+    def verdict(self) -> Path:
+        return self.analysis / "verdict.json"
+
+    @property
+    def report(self) -> Path:
+        return self.analysis / "report.html"
+
+    @property
+    def summary(self) -> Path:
+        return self.analysis / "summary.md"
+
+    @property
+    def charts(self) -> Path:
+        return self.analysis / "charts"
+
+    def create(self) -> RunDir:
+        """Create the folders (existing ones are kept: resume appends)."""
+        for path in (self.root, self.locust, self.samples, self.logs, self.analysis):
+            path.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def new_run_dir(out: str | Path | None, profile_name: str, base: str | Path = "runs") -> RunDir:
+    """The run directory for a new run: ``out`` if given (must be empty or absent), else ``base/<id>``.
+
+    Raises CommandError: exit 2 for an ``out`` that holds files, exit 5 when it cannot be created.
+    """
+    if out is not None:
+        root = Path(out)
+        # scripts/soak.sh creates the folder with only the orchestrator's own log in it.
+        if root.exists() and (not root.is_dir() or any(p.name != "orchestrator.log" for p in root.iterdir())):
+            raise CommandError(f"--out {root}: exists and is not empty (use --resume {root} to continue it)")
+    else:
+        root = Path(base) / run_id(profile_name)
+        n = 2
+        while root.exists():  # two runs started in the same second
+            root = Path(base) / f"{run_id(profile_name)}-{n}"
+            n += 1
+    try:
+        return RunDir(root.resolve()).create()
+    except OSError as err:
+        raise CommandError(f"cannot create run directory {root}: {err.strerror}", EXIT_IO_ERROR) from err
