@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from llmsoak.analysis import reason as R
+from llmsoak.analysis import wording
 from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered, window_width_s
-from llmsoak.analysis.formatting import format_hours, format_pct_per_hour, format_sig, format_value, snap
 from llmsoak.analysis.metric_specs import MetricSpec, metric_spec
+from llmsoak.analysis.reason import Reason
 from llmsoak.analysis.regime import find_regime
 from llmsoak.analysis.segments import Segment, find_gaps, split_segments, typical_interval_s
 from llmsoak.analysis.trend import TrendFit, fit_trend, ols_slope, seasonal_component
@@ -51,7 +53,8 @@ class MetricVerdict:
     projected_interval_7d: tuple[float, float] | None
     hours_to_limit: float | None
     restarts: int
-    reason: str
+    why: Reason | None
+    """Why this verdict, as data (a code and its figures); ``reason`` is its sentence."""
     threshold_per_hour: float | None = None
     """The practical threshold applied (metric unit per hour)."""
     level: float | None = None
@@ -82,8 +85,18 @@ class MetricVerdict:
     """Start and end (Unix s) of the current regime's fitted line."""
     trend_y: np.ndarray = field(default_factory=lambda: np.empty(0))
 
+    @property
+    def reason(self) -> str:
+        """The one sentence a person can act on (``wording.reason_sentence``)."""
+        return wording.reason_sentence(self.why) if self.why is not None else ""
+
+    @property
+    def reason_code(self) -> str | None:
+        """The machine-readable reason (``reason.CODES``)."""
+        return self.why.code if self.why is not None else None
+
     def to_json(self) -> dict:
-        """The DESIGN.md per-metric dict, plus threshold, level, hours_needed, regime and segments."""
+        """The per-metric dict of verdict.json (docs/formats.md)."""
         return {
             "verdict": self.verdict, "unit": self.unit,
             "slope_per_hour": _num(self.slope_per_hour),
@@ -92,7 +105,7 @@ class MetricVerdict:
             "projected_7d": _num(self.projected_7d),
             "projected_interval_7d": _pair(self.projected_interval_7d),
             "hours_to_limit": _num(self.hours_to_limit),
-            "restarts": self.restarts, "reason": self.reason,
+            "restarts": self.restarts, "reason": self.reason, "reason_code": self.reason_code,
             "min_growth_per_hour": _num(self.threshold_per_hour), "level": _num(self.level),
             "hours_needed": _num(self.hours_needed), "too_short": self.too_short,
             "regime_start": _num(self.regime_start),
@@ -153,11 +166,12 @@ def analyze_metric(df, metric: str = "rss_bytes", *, limit: float | None = None,
     segments = split_segments(t, ids.get("pid"), ids.get("create_time"))
     restarts = max(len(segments) - 1, 0)
     base = dict(metric=metric, unit=spec.unit, restarts=restarts, segments=tuple(segments), samples=len(t))
+    about = dict(metric=metric, unit=spec.unit, kind=spec.kind, direction=spec.direction)
     if len(t) < MIN_REGIME_POINTS:
         return MetricVerdict(verdict="inconclusive", slope_per_hour=None, slope_interval_per_hour=None,
                              growth_pct_per_hour=None, projected_7d=None, projected_interval_7d=None,
-                             hours_to_limit=None, reason=f"{metric} has only {len(t)} sample(s); "
-                             f"at least {MIN_REGIME_POINTS} over an hour or more are needed to judge a trend.",
+                             hours_to_limit=None, why=Reason(R.TOO_FEW_SAMPLES, samples=len(t),
+                                                             min_samples=MIN_REGIME_POINTS, **about),
                              **base)
     interval_s = typical_interval_s(t)
     total_s = float(t[-1] - t[0])
@@ -178,8 +192,7 @@ def analyze_metric(df, metric: str = "rss_bytes", *, limit: float | None = None,
         return MetricVerdict(verdict="inconclusive", slope_per_hour=None, slope_interval_per_hour=None,
                              growth_pct_per_hour=None, projected_7d=None, projected_interval_7d=None,
                              hours_to_limit=None, hours_needed=max(1.0 - hours, 0.5),
-                             reason=f"{metric}: the current run of the target ({hours:.1f} h) is too short "
-                             "to fit a trend; collect at least an hour of samples.", **common)
+                             why=Reason(R.TOO_SHORT_TO_FIT, regime_hours=hours, **about), **common)
     return _decide(metric, spec, usable, limit, restarts, common)
 
 
@@ -231,7 +244,7 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     level = float(np.median(cur.z[cur.regime_idx:]))
     s, lo, hi = fit.slope_per_hour, fit.slope_lo, fit.slope_hi
     settled = cur.settled or _persistent(cur, sign)
-    pooled_note = ""
+    pooled_runs, pooled_growing = 0, None
     span_h = regime_h
     if len(usable) >= 2:
         slopes = np.array([u.fit.slope_per_hour for u in usable])
@@ -249,7 +262,7 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
         agree = float(np.mean([_persistent(u, sign) for u in usable]))
         settled = agree >= 0.75
         span_h = float(sum(u.t_h[-1] - u.t_h[u.regime_idx] for u in usable))
-        pooled_note = f" (pooled over {len(usable)} runs between restarts, {agree:.0%} of them growing)"
+        pooled_runs, pooled_growing = len(usable), agree
     threshold = max(spec.min_growth_pct_per_hour / 100.0 * abs(level), spec.min_abs_per_hour)
     bad_s, bad_lo, bad_hi = (s, lo, hi) if sign > 0 else (-s, -hi, -lo)
     # Growth in % of a zero (or numerically zero) level is undefined: null, and the reason says why.
@@ -310,20 +323,25 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
         hours_to_limit = 0.0 if gap <= 0 else gap / bad_s
     t0 = cur.segment.start_s
     regime_start = t0 + 3600.0 * float(cur.t_h[cur.regime_idx])
+    about = dict(metric=metric, unit=spec.unit, kind=spec.kind, direction=sign, slope_per_hour=s,
+                 slope_lo=lo, slope_hi=hi, growth_pct_per_hour=growth_pct, threshold_per_hour=threshold,
+                 level=level, pooled_runs=pooled_runs, pooled_growing=pooled_growing, hours_needed=hours_needed)
     if too_brief:
-        reason = _too_brief_reason(metric, spec, s, span_h, pooled_note, hours_needed)
+        why = Reason(R.UTILISATION_SETTLING, regime_hours=span_h, min_trend_hours=spec.min_trend_hours, **about)
     elif unresolved:
-        reason = _unresolved_reason(metric, spec, threshold, span_h, pooled_note, hours_needed)
+        why = Reason(R.TOO_SHORT_TO_RULE_OUT, regime_hours=span_h, resolution=spec.resolution, **about)
     elif verdict == "inconclusive" and too_small and bad_lo > 0 and bad_s >= threshold and settled:
-        reason = _too_little_reason(metric, spec, observed, min_change, level, span_h, pooled_note, hours_needed)
+        why = Reason(R.TOO_LITTLE_CHANGE, regime_hours=span_h, observed_change=observed, min_change=min_change,
+                     **about)
     else:
-        reason = _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h,
-                         float(cur.t_h[cur.regime_idx]), settled, pooled_note, projected, hours_to_limit,
-                         limit, hours_needed, level)
+        code = {"leak": R.GROWING, "ok": R.RULED_OUT}.get(verdict, R.UNDECIDED if settled else R.CHANGES_COURSE)
+        why = Reason(code, regime_hours=regime_h, warmup_hours=float(cur.t_h[cur.regime_idx]),
+                     projected_7d=projected if verdict == "leak" else None,
+                     hours_to_limit=hours_to_limit if verdict == "leak" else None, limit=limit, **about)
     return MetricVerdict(
         verdict=verdict, slope_per_hour=s, slope_interval_per_hour=(lo, hi),
         growth_pct_per_hour=growth_pct, projected_7d=projected, projected_interval_7d=projected_interval,
-        hours_to_limit=hours_to_limit, reason=reason, threshold_per_hour=threshold, level=level,
+        hours_to_limit=hours_to_limit, why=why, threshold_per_hour=threshold, level=level,
         hours_needed=hours_needed, too_short=unresolved, regime_start=regime_start, observed_change=observed,
         min_change=min_change, trend_t=np.array([regime_start, t0 + 3600.0 * now_h]),
         trend_y=np.array([fit.level_at(cur.t_h[cur.regime_idx]), level_now]), **common)
@@ -336,116 +354,6 @@ def _clamp(v: float, spec: MetricSpec) -> float:
     if spec.upper_bound is not None:
         v = min(v, spec.upper_bound)
     return v
-
-
-def _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h, regime_from_h,
-            settled, pooled_note, projected, hours_to_limit, limit, hours_needed, level) -> str:
-    """One sentence a person can act on. Figures: 3 significant digits; dust below 1/10,000 of the
-    threshold reads 0; only a leak's reason speaks of the 7-day projection and the limit."""
-    u = spec.unit
-    memory_like = spec.kind in ("memory", "count")
-    resolution = 1e-4 * max(threshold, abs(level) * 1e-6, 1e-300)
-    s, lo, hi = (snap(x, resolution) for x in (s, lo, hi))
-
-    def fv(x):
-        return format_value(x, u)
-
-    rate = f"{fv(s)}/h (95% CI {fv(lo)} to {fv(hi)}/h"
-    if growth_pct is not None:
-        rate += f", {format_pct_per_hour(snap(growth_pct, 1e-6))})"
-    elif abs(level) <= ZERO_LEVEL_FRACTION * max(threshold, abs(s), 1e-300):
-        rate += "; its level is 0, so growth in %/h is undefined)"
-    else:
-        rate += ")"
-    since = (f"over the last {_duration(regime_h)} (after the first {_duration(regime_from_h)} of warm-up or a "
-             "level shift)" if regime_from_h > 0.05 * max(regime_h, 1e-9) else f"over {_duration(regime_h)}")
-    sign = spec.direction
-    if verdict == "leak":
-        grows = "grows" if memory_like else ("falls" if sign < 0 else "drifts up")
-        text = f"{metric} {grows} {rate} {since}{pooled_note}"
-        if projected is not None:
-            text += f"; after 7 days of uptime it would be {fv(projected)}"
-        if hours_to_limit is not None:
-            text += f" and it reaches the {fv(limit)} limit in {format_hours(hours_to_limit)}"
-        return text + "."
-    if verdict == "ok":
-        bad = "growth" if sign > 0 else "a fall"
-        bad_lo, bad_hi = (lo, hi) if sign > 0 else (-hi, -lo)
-        if bad_lo > 0:  # real but slower than matters
-            what = ("grows slowly" if memory_like else "drifts slowly") if sign > 0 else "falls slowly"
-        elif bad_hi < 0:  # significant movement in the harmless direction: say so, not "flat"
-            what = "falls" if sign > 0 else "rises"
-        else:
-            what = "is flat" if memory_like else "shows no drift"
-        ruled_out = (f"which rules out {bad} of {fv(threshold)}/h or more" if threshold > 0
-                     else f"which rules out any {bad}")
-        return f"{metric} {what}: {rate} {since}{pooled_note}, {ruled_out}."
-    if not settled:
-        return (f"{metric} changes course during the run ({rate} in its latest stretch{pooled_note}); "
-                f"no single trend yet, about {_more_hours(hours_needed)} at a steady load would tell.")
-    return (f"{metric} cannot be judged yet: {rate} {since}{pooled_note} includes both no growth and "
-            f"the {fv(threshold)}/h threshold; about {_more_hours(hours_needed)} of samples would decide.")
-
-
-_SETTLING = {"memory": "warm-up or allocator steps", "count": "a pool or warm-up opening a few more",
-             "cpu": "warm-up or load settling", "latency": "queues and caches settling",
-             "throughput": "load settling", "rate": "a burst of errors"}
-
-
-def _too_little_reason(metric, spec, observed, min_change, level, span_h, pooled_note, hours_needed) -> str:
-    """Why a fast but small observed change is "inconclusive": what was seen, what is needed, how long."""
-    def fv(x):  # a change of a percentage is in points, not in % of itself
-        if spec.unit in ("percent", "ratio"):
-            text = format_sig(100 * x if spec.unit == "ratio" else x)
-            return f"{text} {'point' if text == '1' else 'points'}"
-        return format_value(x, spec.unit)
-
-    moved = "rose" if observed >= 0 else "fell"
-    pct = f" ({format_sig(100 * abs(observed) / abs(level))} % of its level)" if abs(level) > 0 else ""
-    what = _SETTLING.get(spec.kind, "warm-up")
-    return (f"{metric} {moved} {fv(abs(observed))}{pct} in {_duration(span_h)}{pooled_note}: too little to "
-            f"tell a leak from {what} (a leak verdict needs {fv(min_change)} of observed change); "
-            f"about {_more_hours(hours_needed)} of samples would decide.")
-
-
-def _unresolved_reason(metric, spec, threshold, span_h, pooled_note, hours_needed) -> str:
-    """Why a flat-looking metric is not "ok": a leak at the threshold would not have shown yet."""
-    u = spec.unit
-    return (f"{metric}: too short to rule out a leak of {format_value(threshold, u)}/h (it would have grown "
-            f"only {format_value(threshold * span_h, u)} in {_duration(span_h)}{pooled_note}, under twice the "
-            f"measurement resolution of {format_value(spec.resolution, u)}); about {_more_time(hours_needed)} "
-            "of samples would tell.")
-
-
-def _too_brief_reason(metric, spec, s, span_h, pooled_note, hours_needed) -> str:
-    """Why a utilisation rising in a short run is not a drift: load settles over minutes."""
-    moved = "rose" if s >= 0 else "fell"
-    return (f"{metric} {moved} {format_value(abs(s), spec.unit)}/h over {_duration(span_h)}{pooled_note}: "
-            f"a utilisation settles for minutes after the load starts, so a drift verdict needs at least "
-            f"{_duration(spec.min_trend_hours)} of steady load; about {_more_time(hours_needed)} of samples "
-            "would tell.")
-
-
-def _more_time(hours: float) -> str:
-    """ "3 more minutes" under an hour, else "N more hours"."""
-    if hours < 1.0:
-        n = max(1, math.ceil(hours * 60 - 1e-9))
-        return f"{n} more minute" if n == 1 else f"{n} more minutes"
-    return _more_hours(hours)
-
-
-def _duration(hours: float) -> str:
-    """A stretch of time for a sentence: "40 s", "4 min", "1.5 h", "24 h", "96 h (4 days)"."""
-    if hours * 60 < 1.5:
-        return f"{max(1, round(hours * 3600))} s"
-    if hours * 60 < 59.5:
-        return f"{round(hours * 60)} min"
-    return format_hours(hours)
-
-
-def _more_hours(hours: float) -> str:
-    n = math.ceil(hours)
-    return f"{n} more hour" if n == 1 else f"{n} more hours"
 
 
 def overall_verdict(verdicts) -> str:
@@ -479,7 +387,4 @@ def set_aside_too_short(verdicts) -> tuple[list, list]:
 
 def too_short_note(v) -> str:
     """The verdict.json note for a count verdict set aside by ``set_aside_too_short``."""
-    spec = metric_spec(v.metric)
-    total_h = 2.0 * spec.resolution / v.threshold_per_hour  # a run this long would resolve it
-    return (f"{v.metric}: too short to rule out {format_value(v.threshold_per_hour, v.unit)}/h; about "
-            f"{_duration(total_h)} of samples would tell (not counted in the verdict: memory decided it)")
+    return wording.too_short_note(v.metric, v.unit, v.threshold_per_hour, metric_spec(v.metric).resolution)

@@ -13,9 +13,10 @@ from support.analysis_runs import make_run_dir
 
 from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered
 from llmsoak.analysis.formatting import format_bytes_sig, format_pct_per_hour, format_sig
-from llmsoak.analysis.report import NOT_A_TREND, figure_cells, render_html, render_summary_md, write_outputs
+from llmsoak.analysis.report import figure_cells, render_html, render_summary_md, write_outputs
 from llmsoak.analysis.run_dir import analyze_run
 from llmsoak.analysis.verdict import analyze_metric
+from llmsoak.analysis.wording import NOT_A_TREND
 
 T0 = 1.79e9
 MIB = 2**20

@@ -183,7 +183,7 @@ def test_to_json_has_the_design_fields_and_is_serialisable():
 
 def test_overall_verdict_precedence():
     def mv(word):
-        return MetricVerdict("m", word, "", None, None, None, None, None, None, 0, "")
+        return MetricVerdict("m", word, "", None, None, None, None, None, None, 0, None)
     assert overall_verdict([mv("ok"), mv("leak"), mv("inconclusive")]) == "leak"
     assert overall_verdict([mv("ok"), mv("inconclusive")]) == "inconclusive"
     assert overall_verdict([mv("ok"), mv("ok")]) == "ok"
@@ -193,7 +193,7 @@ def test_overall_verdict_precedence():
 def test_too_short_counts_are_set_aside_only_when_memory_answered():
     # GIVEN verdicts with and without the too-short flag
     def mv(metric, word, too_short=False):
-        return MetricVerdict(metric, word, "", None, None, None, None, None, None, 0, "", too_short=too_short)
+        return MetricVerdict(metric, word, "", None, None, None, None, None, None, 0, None, too_short=too_short)
     fds_short = mv("num_fds", "inconclusive", True)
     # WHEN memory has an answer, THEN a too-short count is set aside and the headline is memory's
     kept, aside = set_aside_too_short([mv("rss_bytes", "ok"), fds_short])
