@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_EXTRAPOLATION = 20.0
+"""No figure is carried further beyond its data than this many times the data's length: no 7-day
+projection from less than 1/20 of its reach (8.4 h of regime for a fresh process), no weekly growth
+from less, and no rate per hour as a headline from less than 3 minutes."""
+
 # Reason codes (verdict.json ``reason_code``), by verdict.
 TOO_FEW_SAMPLES = "too_few_samples"
 """inconclusive: fewer samples than a trend needs."""
@@ -29,9 +34,11 @@ TOO_SHORT_TO_RULE_OUT = "too_short_to_rule_out"
 """inconclusive: a leak at the threshold would not have moved the metric by 2 resolutions yet."""
 UTILISATION_SETTLING = "utilisation_settling"
 """inconclusive: a utilisation (CPU, GPU) drifted over less than its minimum trend duration."""
+WARMING_UP = "warming_up"
+"""inconclusive: the growth slows down through the run (a warm-up that has not levelled off yet)."""
 
 CODES = (TOO_FEW_SAMPLES, TOO_SHORT_TO_FIT, GROWING, RULED_OUT, CHANGES_COURSE, UNDECIDED,
-         TOO_LITTLE_CHANGE, TOO_SHORT_TO_RULE_OUT, UTILISATION_SETTLING)
+         TOO_LITTLE_CHANGE, TOO_SHORT_TO_RULE_OUT, UTILISATION_SETTLING, WARMING_UP)
 
 
 @dataclass(frozen=True)
@@ -73,3 +80,19 @@ class Reason:
     min_change: float | None = None
     resolution: float | None = None
     min_trend_hours: float | None = None
+    severity: str | None = None
+    """For a leak: slow, moderate, fast or critical (from the time to the limit, else growth per week)."""
+    projected_interval_7d: tuple[float, float] | None = None
+    extrapolation: float | None = None
+    """How far the 7-day projection reaches beyond the regime, in regime lengths."""
+    warmup_thirds_per_hour: tuple[float, float, float] | None = None
+    warmup_thirds_falling: bool | None = None
+    """Each later third of the warm-up grew less than the one before."""
+    warmup_start_slope_per_hour: float | None = None
+    warmup_end_slope_per_hour: float | None = None
+    warmup_fit_gain: float | None = None
+    """How many times better a levelling-off curve fits than a straight line."""
+    warmup_level_off: float | None = None
+    """Where the levelling-off curve ends up."""
+    warmup_hours_seen: float | None = None
+    """Hours of the warm-up in view."""

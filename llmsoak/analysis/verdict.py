@@ -23,10 +23,11 @@ from llmsoak.analysis import reason as R
 from llmsoak.analysis import wording
 from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered, window_width_s
 from llmsoak.analysis.metric_specs import MetricSpec, metric_spec
-from llmsoak.analysis.reason import Reason
-from llmsoak.analysis.regime import find_regime
+from llmsoak.analysis.reason import MAX_EXTRAPOLATION, Reason
+from llmsoak.analysis.regime import find_regime, leading_ramp_end
 from llmsoak.analysis.segments import Segment, find_gaps, split_segments, typical_interval_s
 from llmsoak.analysis.trend import TrendFit, fit_trend, ols_slope, seasonal_component
+from llmsoak.analysis.warmup import WarmupEvidence, warmup_evidence
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
 
 VERDICTS = ("leak", "ok", "inconclusive")
@@ -37,6 +38,13 @@ ENVELOPE_SMOOTH_WINDOWS = 5  # rolling minimum over 5 windows (~1/80 of a segmen
 MIN_REGIME_POINTS = 12
 SEASONAL_MIN_HOURS = 46.0  # fit the 24 h cycle only when (nearly) two whole days are in view
 ZERO_LEVEL_FRACTION = 1e-6  # a level below a millionth of the threshold (or slope) counts as zero
+LIMIT_HORIZON_H = 720.0
+"""With a limit, growth that would reach it within 30 days counts as a leak however small."""
+MIN_LIMIT_THRESHOLD_FRACTION = 0.1  # ... but the limit lowers the threshold at most tenfold
+SEVERITY_HOURS_TO_LIMIT = (("critical", 24.0), ("fast", 168.0), ("moderate", 720.0))
+SEVERITY_PCT_PER_WEEK = (("fast", 100.0), ("moderate", 16.8))
+SATURATING_MAX_TAU_SPANS = 5.0  # a levelling-off fit slower than this many run lengths: no settle time
+MIN_MORE_HOURS = 5 / 60.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +78,15 @@ class MetricVerdict:
     min_change: float | None = None
     """The observed change a leak verdict needs (metric_specs ``min_change_*``; metric unit)."""
     regime_start: float | None = None
+    severity: str | None = None
+    """For a leak: "slow", "moderate", "fast" or "critical" (``severity``); else None."""
+    regime_hours: float | None = None
+    """Length of the current regime (hours; summed over runs between restarts when pooled)."""
+    extrapolation: float | None = None
+    """How far a 7-day projection reaches beyond the regime, in regime lengths; above
+    ``MAX_EXTRAPOLATION`` there is no projection (null)."""
+    warmup: WarmupEvidence | None = None
+    """For "inconclusive, still warming up": the evidence (slowing growth, levelling-off fit)."""
     segments: tuple[Segment, ...] = ()
     gaps: tuple[tuple[float, float], ...] = ()
     samples: int = 0
@@ -108,7 +125,13 @@ class MetricVerdict:
             "restarts": self.restarts, "reason": self.reason, "reason_code": self.reason_code,
             "min_growth_per_hour": _num(self.threshold_per_hour), "level": _num(self.level),
             "hours_needed": _num(self.hours_needed), "too_short": self.too_short,
-            "regime_start": _num(self.regime_start),
+            "regime_start": _num(self.regime_start), "regime_hours": _num(self.regime_hours),
+            "severity": self.severity, "extrapolation": _num(self.extrapolation),
+            "warmup": None if self.warmup is None else {
+                "thirds_per_hour": [_num(x) for x in self.warmup.thirds_per_hour],
+                "start_slope_per_hour": _num(self.warmup.start_slope_per_hour),
+                "end_slope_per_hour": _num(self.warmup.end_slope_per_hour),
+                "fit_gain": _num(self.warmup.fit_gain), "level_off": _num(self.warmup.level_off)},
             "observed_change": _num(self.observed_change), "min_change": _num(self.min_change),
             "samples": self.samples, "gaps": len(self.gaps),
             "segments": [s.to_json() for s in self.segments],
@@ -132,6 +155,10 @@ class _SegmentFit:
     settled: bool
     fit: TrendFit | None
     thirds: tuple[float, float, float] = (0.0, 0.0, 0.0)  # slopes of the regime's thirds (per hour)
+    warmup: WarmupEvidence | None = None
+    """Set when the regime's growth slows down (a warm-up): the evidence the reason quotes."""
+    warmup_from_h: float = 0.0
+    """Segment hour the warm-up evidence starts at (``warmup.settle_h`` counts from there)."""
 
 
 def analyze_metric(df, metric: str = "rss_bytes", *, limit: float | None = None,
@@ -208,11 +235,35 @@ def _fit_segment(t, y, seg, spec, interval_s, total_s, seed, env_t, env_y) -> _S
         return _SegmentFit(seg, t_h, z, 0, False, None)
     seasonal_seg = (t_h[-1] - t_h[0]) >= SEASONAL_MIN_HOURS
     zd = z - seasonal_component(t_h, z) if seasonal_seg else z
-    regime = find_regime(t_h, zd)
+    warm_at: dict[int, WarmupEvidence] = {}
+
+    def evidence(start: int) -> WarmupEvidence:
+        if start not in warm_at:
+            level = float(np.median(z[start:]))
+            tolerance = 0.5 * max(spec.min_change_pct / 100.0 * abs(level), spec.min_change_abs)
+            warm_at[start] = warmup_evidence(t_h[start:], zd[start:], sign=spec.direction,
+                                             tolerance=tolerance, seed=seed)
+        return warm_at[start]
+
+    # A straight stretch whose growth slows down is a warm-up's tail, not the current regime:
+    # look for a later one (a warm-up, then a leak), else judge it as a warm-up. Once the segment
+    # as a whole slows down, a later stretch must not bend the same way at all (a shorter piece
+    # of the same warm-up curve looks straighter, not less curved).
+    ramp = leading_ramp_end(t_h, zd)
+    whole = evidence(ramp)
+
+    def warm_tail(start: int) -> bool:
+        e = evidence(start)
+        return e.slowing or (whole.slowing and start > ramp and whole.explains(t_h[start:], e))
+
+    regime = find_regime(t_h, zd, reject=warm_tail)
     r = regime.start_idx
     seasonal_fit = (t_h[-1] - t_h[r]) >= SEASONAL_MIN_HOURS
     fit = fit_trend(t_h[r:], z[r:] if seasonal_fit else zd[r:], seasonal=seasonal_fit, seed=seed)
-    return _SegmentFit(seg, t_h, z, r, regime.settled, fit, _thirds(t_h[r:], zd[r:]))
+    warming = warm_tail(r) or (not regime.settled and whole.slowing)
+    from_idx = ramp if whole.slowing else r
+    return _SegmentFit(seg, t_h, z, r, regime.settled, fit, _thirds(t_h[r:], zd[r:]),
+                       evidence(from_idx) if warming else None, float(t_h[from_idx]))
 
 
 def _thirds(t_h: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -236,6 +287,69 @@ def _uptime_origin_h(seg: Segment) -> float:
     return 0.0
 
 
+def _pool(usable: list[_SegmentFit], sign: int, level: float, spec: MetricSpec):
+    """Inverse-variance pooled slope of the runs between restarts: (slope, lo, hi, agree, span_h)."""
+    slopes = np.array([u.fit.slope_per_hour for u in usable])
+    # A run that is exactly constant has a standard error of 0: floor it at a resolution far
+    # below any threshold so the weights stay finite (no 1/0) and such runs still count.
+    se_floor = 1e-12 * max(abs(level), spec.min_abs_per_hour, 1e-12)
+    ses = np.maximum([u.fit.slope_se for u in usable], se_floor)
+    w = (ses.min() / ses) ** 2  # relative inverse-variance weights: never overflow
+    s = float(np.sum(w * slopes) / np.sum(w))
+    q = float(np.sum(w * (slopes - s) ** 2))
+    se = float(ses.min() * np.sqrt(1.0 / np.sum(w) * max(1.0, q / (len(usable) - 1) / ses.min() ** 2)))
+    # Pooling needs growth that persists within most runs: a warm-up tail in short runs
+    # between restarts slopes up too, but fades within each run.
+    agree = float(np.mean([_persistent(u, sign) for u in usable]))
+    span_h = float(sum(u.t_h[-1] - u.t_h[u.regime_idx] for u in usable))
+    return s, s - 1.96 * se, s + 1.96 * se, agree, span_h
+
+
+def practical_threshold(spec: MetricSpec, level: float, limit: float | None) -> float:
+    """The smallest growth per hour called a leak (and that "ok" must rule out), in the metric's unit.
+
+    The larger of ``min_growth_pct_per_hour`` of the level and the absolute floor; with a limit,
+    never more than the growth that would reach it within ``LIMIT_HORIZON_H`` (a process close to
+    its limit leaks dangerously at a rate that is small against its level).
+    """
+    threshold = max(spec.min_growth_pct_per_hour / 100.0 * abs(level), spec.min_abs_per_hour)
+    if limit is not None:
+        headroom = (limit - level) * spec.direction
+        threshold = max(min(threshold, headroom / LIMIT_HORIZON_H), threshold * MIN_LIMIT_THRESHOLD_FRACTION)
+    return threshold
+
+
+def severity(growth_pct_per_hour: float | None, hours_to_limit: float | None) -> str | None:
+    """How bad a leak is: from the time to the limit when one is known, else from growth per week.
+
+    With a limit: "critical" within a day, "fast" within a week, "moderate" within 30 days, else
+    "slow". Without: "fast" from +100 % of the level a week, "moderate" from +17 % (0.1 %/h),
+    else "slow"; None when the level is 0 (no percentage).
+    """
+    if hours_to_limit is not None:
+        for name, hours in SEVERITY_HOURS_TO_LIMIT:
+            if hours_to_limit <= hours:
+                return name
+        return "slow"
+    if growth_pct_per_hour is None:
+        return None
+    per_week = abs(growth_pct_per_hour) * PROJECTION_HOURS
+    for name, pct in SEVERITY_PCT_PER_WEEK:
+        if per_week >= pct:
+            return name
+    return "slow"
+
+
+def _warmup_hours_needed(cur: _SegmentFit, now_h: float) -> float:
+    """More hours until a warm-up would have levelled off and stayed flat as long again."""
+    w = cur.warmup
+    elapsed = max(now_h - cur.warmup_from_h, 1e-9)
+    if w.settle_h is None or w.tau_h is None or w.tau_h >= SATURATING_MAX_TAU_SPANS * elapsed:
+        return max(now_h, MIN_MORE_HOURS)  # no usable levelling-off fit: as long again
+    settle_at = cur.warmup_from_h + w.settle_h
+    return max(2.0 * settle_at - now_h, 0.5 * now_h, MIN_MORE_HOURS)
+
+
 def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     cur = usable[-1]
     fit = cur.fit
@@ -247,23 +361,10 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     pooled_runs, pooled_growing = 0, None
     span_h = regime_h
     if len(usable) >= 2:
-        slopes = np.array([u.fit.slope_per_hour for u in usable])
-        # A run that is exactly constant has a standard error of 0: floor it at a resolution far
-        # below any threshold so the weights stay finite (no 1/0) and such runs still count.
-        se_floor = 1e-12 * max(abs(level), spec.min_abs_per_hour, 1e-12)
-        ses = np.maximum([u.fit.slope_se for u in usable], se_floor)
-        w = (ses.min() / ses) ** 2  # relative inverse-variance weights: never overflow
-        s = float(np.sum(w * slopes) / np.sum(w))
-        q = float(np.sum(w * (slopes - s) ** 2))
-        se = float(ses.min() * np.sqrt(1.0 / np.sum(w) * max(1.0, q / (len(usable) - 1) / ses.min() ** 2)))
-        lo, hi = s - 1.96 * se, s + 1.96 * se
-        # Pooling needs growth that persists within most runs: a warm-up tail in short runs
-        # between restarts slopes up too, but fades within each run.
-        agree = float(np.mean([_persistent(u, sign) for u in usable]))
-        settled = agree >= 0.75
-        span_h = float(sum(u.t_h[-1] - u.t_h[u.regime_idx] for u in usable))
-        pooled_runs, pooled_growing = len(usable), agree
-    threshold = max(spec.min_growth_pct_per_hour / 100.0 * abs(level), spec.min_abs_per_hour)
+        s, lo, hi, pooled_growing, span_h = _pool(usable, sign, level, spec)
+        settled = pooled_growing >= 0.75
+        pooled_runs = len(usable)
+    threshold = practical_threshold(spec, level, limit)
     bad_s, bad_lo, bad_hi = (s, lo, hi) if sign > 0 else (-s, -hi, -lo)
     # Growth in % of a zero (or numerically zero) level is undefined: null, and the reason says why.
     growth_pct = 100.0 * s / abs(level) if abs(level) > ZERO_LEVEL_FRACTION * max(threshold, abs(s), 1e-300) else None
@@ -273,19 +374,22 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     observed = s * span_h
     min_change = max(spec.min_change_pct / 100.0 * abs(level), spec.min_change_abs)
     too_small = sign * observed < min_change
+    proven = bad_lo > 0 and bad_s >= threshold and settled
+    now_h = float(cur.t_h[-1])
 
-    hours_needed = None
-    if bad_lo > 0 and bad_s >= threshold and settled and too_small:
+    code, hours_needed = None, None
+    if proven and too_small:
         # Growth is real and fast, but too little of it has been seen: never "ok", never a
         # projection; the hours until the trend would have produced the minimum change.
-        verdict = "inconclusive"
+        verdict, code = "inconclusive", R.TOO_LITTLE_CHANGE
         hours_needed = max(0.5, min_change / bad_s - span_h)
-    elif bad_lo > 0 and bad_s >= threshold and settled:
-        verdict = "leak"
-    elif bad_hi < threshold or bad_hi <= 0:  # growth that matters (or any growth at all) ruled out
-        verdict = "ok"
+    elif proven:
+        verdict, code = "leak", R.GROWING
+    elif bad_hi < threshold or bad_hi <= 0:  # growth that counts as a leak (or any growth) ruled out
+        verdict, code = "ok", R.RULED_OUT
     else:
         verdict = "inconclusive"
+        code = R.UNDECIDED if settled else R.CHANGES_COURSE
         half = max((bad_hi - bad_lo) / 2, 1e-300)
         target = max(threshold - bad_s, bad_s, threshold * 0.25, 1e-300)
         factor = (half / target) ** (2.0 / 3.0) if half > target else 1.0
@@ -293,57 +397,71 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
 
     # A utilisation (CPU, GPU) drifts for minutes while the load settles: no "leak" (drift)
     # verdict on a regime shorter than the spec's minimum, whatever its rate.
-    too_brief = (verdict == "leak" or (verdict == "inconclusive" and too_small and bad_lo > 0)) \
-        and span_h < spec.min_trend_hours
-    if too_brief:
-        verdict = "inconclusive"
+    if (verdict == "leak" or (verdict == "inconclusive" and too_small and bad_lo > 0)) \
+            and span_h < spec.min_trend_hours:
+        verdict, code = "inconclusive", R.UTILISATION_SETTLING
         hours_needed = spec.min_trend_hours - span_h
+    # Growth that slows down through the run is a warm-up until it has levelled off: not a leak,
+    # not "ok" either while it still rises.
+    elif len(usable) == 1 and cur.warmup is not None and bad_s > 0 and verdict != "ok":
+        verdict, code = "inconclusive", R.WARMING_UP
+        hours_needed = _warmup_hours_needed(cur, now_h)
 
     # "ok" claims a leak at the threshold is ruled out: only if such a leak would have moved the
     # metric by two measurement resolutions (a memory page, one count) within the regime.
     unresolved = verdict == "ok" and spec.resolution > 0 and threshold * span_h < 2.0 * spec.resolution
     if unresolved:
-        verdict = "inconclusive"
+        verdict, code = "inconclusive", R.TOO_SHORT_TO_RULE_OUT
         hours_needed = 2.0 * spec.resolution / threshold - span_h
 
     origin_h = _uptime_origin_h(cur.segment)
     dt = origin_h + PROJECTION_HOURS - fit.t_ref_h
-    projected = fit.intercept + s * dt
-    p_lo, p_hi = sorted((fit.intercept + lo * dt, fit.intercept + hi * dt))
-    # A straight line carried 7 days can cross a physical bound (CPU falling to -534 %): clamp.
-    projected, p_lo, p_hi = (_clamp(x, spec) for x in (projected, p_lo, p_hi))
-    projected_interval = (p_lo, p_hi)
-    if not spec.projects:  # a utilisation carried 7 days (119000 %) means nothing: null
-        projected, projected_interval = None, None
-    now_h = float(cur.t_h[-1])
     level_now = fit.intercept + s * (now_h - fit.t_ref_h)
+    # How far a 7-day projection reaches beyond the data it comes from (in regime lengths).
+    extrapolation = max(origin_h + PROJECTION_HOURS - now_h, 0.0) / max(span_h, 1e-9)
+    projected = projected_interval = None
+    if spec.projects and extrapolation <= MAX_EXTRAPOLATION:
+        # The interval: the wider of the slope's 95 % interval and the slopes the regime's thirds
+        # showed, carried as far: far beyond its data, a trend may keep any rate it has had.
+        thirds = cur.thirds if len(usable) == 1 else ()
+        slope_lo, slope_hi = min((lo, *thirds)), max((hi, *thirds))
+        projected = fit.intercept + s * dt
+        p_lo, p_hi = sorted((fit.intercept + slope_lo * dt, fit.intercept + slope_hi * dt))
+        # A straight line carried 7 days can cross a physical bound (CPU falling to -534 %): clamp.
+        projected, p_lo, p_hi = (_clamp(x, spec) for x in (projected, p_lo, p_hi))
+        projected_interval = (p_lo, p_hi)
     hours_to_limit = None
     if limit is not None and bad_lo > 0 and bad_s > 0:
         gap = (limit - level_now) * sign
         hours_to_limit = 0.0 if gap <= 0 else gap / bad_s
+    sev = severity(growth_pct, hours_to_limit) if verdict == "leak" else None
+
     t0 = cur.segment.start_s
     regime_start = t0 + 3600.0 * float(cur.t_h[cur.regime_idx])
-    about = dict(metric=metric, unit=spec.unit, kind=spec.kind, direction=sign, slope_per_hour=s,
+    w = cur.warmup if code == R.WARMING_UP else None
+    why = Reason(code, metric=metric, unit=spec.unit, kind=spec.kind, direction=sign, slope_per_hour=s,
                  slope_lo=lo, slope_hi=hi, growth_pct_per_hour=growth_pct, threshold_per_hour=threshold,
-                 level=level, pooled_runs=pooled_runs, pooled_growing=pooled_growing, hours_needed=hours_needed)
-    if too_brief:
-        why = Reason(R.UTILISATION_SETTLING, regime_hours=span_h, min_trend_hours=spec.min_trend_hours, **about)
-    elif unresolved:
-        why = Reason(R.TOO_SHORT_TO_RULE_OUT, regime_hours=span_h, resolution=spec.resolution, **about)
-    elif verdict == "inconclusive" and too_small and bad_lo > 0 and bad_s >= threshold and settled:
-        why = Reason(R.TOO_LITTLE_CHANGE, regime_hours=span_h, observed_change=observed, min_change=min_change,
-                     **about)
-    else:
-        code = {"leak": R.GROWING, "ok": R.RULED_OUT}.get(verdict, R.UNDECIDED if settled else R.CHANGES_COURSE)
-        why = Reason(code, regime_hours=regime_h, warmup_hours=float(cur.t_h[cur.regime_idx]),
-                     projected_7d=projected if verdict == "leak" else None,
-                     hours_to_limit=hours_to_limit if verdict == "leak" else None, limit=limit, **about)
+                 level=level, pooled_runs=pooled_runs, pooled_growing=pooled_growing, hours_needed=hours_needed,
+                 regime_hours=span_h, warmup_hours=float(cur.t_h[cur.regime_idx]) if pooled_runs == 0 else 0.0,
+                 observed_change=observed, min_change=min_change, resolution=spec.resolution,
+                 min_trend_hours=spec.min_trend_hours, severity=sev, limit=limit,
+                 hours_to_limit=hours_to_limit if verdict == "leak" else None,
+                 projected_7d=projected if verdict == "leak" else None,
+                 projected_interval_7d=projected_interval if verdict == "leak" else None,
+                 extrapolation=extrapolation if spec.projects else None,
+                 warmup_thirds_per_hour=w.thirds_per_hour if w else None,
+                 warmup_thirds_falling=w.thirds_falling if w else None,
+                 warmup_start_slope_per_hour=w.start_slope_per_hour if w else None,
+                 warmup_end_slope_per_hour=w.end_slope_per_hour if w else None,
+                 warmup_fit_gain=w.fit_gain if w else None, warmup_level_off=w.level_off if w else None,
+                 warmup_hours_seen=now_h - cur.warmup_from_h if w else None)
     return MetricVerdict(
         verdict=verdict, slope_per_hour=s, slope_interval_per_hour=(lo, hi),
         growth_pct_per_hour=growth_pct, projected_7d=projected, projected_interval_7d=projected_interval,
         hours_to_limit=hours_to_limit, why=why, threshold_per_hour=threshold, level=level,
         hours_needed=hours_needed, too_short=unresolved, regime_start=regime_start, observed_change=observed,
-        min_change=min_change, trend_t=np.array([regime_start, t0 + 3600.0 * now_h]),
+        min_change=min_change, severity=sev, regime_hours=span_h, extrapolation=extrapolation,
+        warmup=w, trend_t=np.array([regime_start, t0 + 3600.0 * now_h]),
         trend_y=np.array([fit.level_at(cur.t_h[cur.regime_idx]), level_now]), **common)
 
 
@@ -364,6 +482,17 @@ def overall_verdict(verdicts) -> str:
     if not words or "inconclusive" in words:
         return "inconclusive"
     return "ok"
+
+
+def decided_by(named, overall: str, counted) -> list[str]:
+    """The metrics that decided ``overall``: those among ``counted`` whose own verdict is it, sorted.
+
+    ``named`` is ``(metric, MetricVerdict)`` pairs; ``counted`` the verdicts that made up the overall
+    one (after ``set_aside_too_short``). A leak is decided by the leaking metrics alone, not by the
+    counts that were merely inconclusive beside it.
+    """
+    counted_ids = {id(v) for v in counted}
+    return sorted({m for m, v in named if id(v) in counted_ids and v.verdict == overall})
 
 
 def set_aside_too_short(verdicts) -> tuple[list, list]:

@@ -14,7 +14,7 @@ import math
 
 from llmsoak.analysis import reason as R
 from llmsoak.analysis.formatting import format_hours, format_pct_per_hour, format_sig, format_value, snap
-from llmsoak.analysis.reason import Reason
+from llmsoak.analysis.reason import MAX_EXTRAPOLATION, Reason
 
 ZERO_LEVEL_FRACTION = 1e-6  # a level below a millionth of the threshold (or slope) counts as zero
 NOT_A_TREND = "not a trend yet"
@@ -103,16 +103,54 @@ def _memory_like(r: Reason) -> bool:
     return r.kind in ("memory", "count")
 
 
+def times(x: float) -> str:
+    """An extrapolation factor for a sentence: "4.6×", "75×", "2,520×"."""
+    if x < 10:
+        return f"{format_sig(x, 2)}×"
+    return f"{int(float(format_sig(x, 3))):,}×"
+
+
+def verdict_word(mv: dict) -> str:
+    """The verdict of one per-metric dict for a headline: "leak (slow)", "ok", "inconclusive"."""
+    word = str(mv.get("verdict", "n/a"))
+    return f"{word} ({mv['severity']})" if word == "leak" and mv.get("severity") else word
+
+
+def _leak_noun(r: Reason) -> str:
+    return "leak" if _memory_like(r) else "drift"
+
+
+def _projection_clause(r: Reason) -> str:
+    """"; after 7 days of uptime it would be X (...)" or why there is no projection; "" when not projected."""
+    fv = _fv(r)
+    x = r.extrapolation
+    if x is None:  # a utilisation: never projected
+        return ""
+    if r.projected_7d is None:
+        return (f"; no 7-day projection: {duration(r.regime_hours)} of data would be carried "
+                f"{times(x)} beyond it")
+    text = f"; after 7 days of uptime it would be {fv(r.projected_7d)}"
+    if r.projected_interval_7d is not None and x >= 0.1:
+        lo, hi = r.projected_interval_7d
+        text += (f" (95% interval {fv(lo)} to {fv(hi)}, carried {times(x)} beyond the "
+                 f"{duration(r.regime_hours)} of data)")
+    return text
+
+
 def _growing(r: Reason) -> str:
     fv = _fv(r)
     rate, since = _rate_and_span(r)
     grows = "grows" if _memory_like(r) else ("falls" if r.direction < 0 else "drifts up")
     text = f"{r.metric} {grows} {rate} {since}{_pooled_note(r)}"
-    if r.projected_7d is not None:
-        text += f"; after 7 days of uptime it would be {fv(r.projected_7d)}"
-    if r.hours_to_limit is not None:
-        text += f" and it reaches the {fv(r.limit)} limit in {format_hours(r.hours_to_limit)}"
-    return text + "."
+    if r.severity is not None:
+        text += f": a {r.severity} {_leak_noun(r)}"
+        if r.hours_to_limit is not None:
+            text += f", it reaches the {fv(r.limit)} limit in {format_hours(r.hours_to_limit)}"
+        elif r.growth_pct_per_hour is not None and (r.extrapolation or 0.0) <= MAX_EXTRAPOLATION:
+            text += f" ({format_pct_per_hour(r.growth_pct_per_hour * 168).removesuffix(' %/h')} % of its level a week)"
+    elif r.hours_to_limit is not None:
+        text += f"; it reaches the {fv(r.limit)} limit in {format_hours(r.hours_to_limit)}"
+    return text + _projection_clause(r) + "."
 
 
 def _ruled_out(r: Reason) -> str:
@@ -124,16 +162,37 @@ def _ruled_out(r: Reason) -> str:
     bad = "growth" if sign > 0 else "a fall"
     bad_lo, bad_hi = (lo, hi) if sign > 0 else (-hi, -lo)
     memory_like = _memory_like(r)
-    if bad_lo > 0:  # real but slower than matters
+    if bad_lo > 0:  # real but slower than counts as a leak
         what = ("grows slowly" if memory_like else "drifts slowly") if sign > 0 else "falls slowly"
     elif bad_hi < 0:  # significant movement in the harmless direction: say so, not "flat"
         what = "falls" if sign > 0 else "rises"
     else:
         what = "is flat" if memory_like else "shows no drift"
+    # Only what the interval really excludes: its upper end (in the bad direction), not the threshold.
+    ruled_out = (f"which rules out {bad} of {fv(bad_hi)}/h or more" if bad_hi > 0 else f"which rules out any {bad}")
     threshold = r.threshold_per_hour
-    ruled_out = (f"which rules out {bad} of {fv(threshold)}/h or more" if threshold > 0
-                 else f"which rules out any {bad}")
-    return f"{r.metric} {what}: {rate} {since}{_pooled_note(r)}, {ruled_out}."
+    counts = f" ({'a ' + _leak_noun(r) if memory_like else 'a drift'} counts from {fv(threshold)}/h)" if threshold > 0 else ""
+    return f"{r.metric} {what}: {rate} {since}{_pooled_note(r)}, {ruled_out}{counts}."
+
+
+def _warming_up(r: Reason) -> str:
+    """Why growth that slows down is "inconclusive": the evidence, and how much longer to run."""
+    fv = _fv(r)
+    memory_like = _memory_like(r)
+    head = "is still warming up: its growth" if memory_like else "is still settling: its drift"
+    first, middle, last = r.warmup_thirds_per_hour
+    text = (f"{r.metric} {head} slowed from {fv(first)}/h in the first third of the last "
+            f"{duration(r.warmup_hours_seen)} to {fv(last)}/h in the last")
+    evidence = []
+    if r.warmup_thirds_falling:
+        evidence.append(f"each later third grew less than the one before: {fv(first)}, {fv(middle)}, {fv(last)}/h")
+    if r.warmup_fit_gain is not None and r.warmup_fit_gain >= 1.5 and r.warmup_level_off is not None:
+        evidence.append(f"a levelling-off curve fits {format_sig(r.warmup_fit_gain, 2)}× better than a straight "
+                        f"line and tops out near {fv(r.warmup_level_off)}")
+    if evidence:
+        text += f" ({'; '.join(evidence)})"
+    return (text + f": not a leak until it keeps growing at a steady rate; about {more_time(r.hours_needed)} "
+            "of samples would tell whether it levels off.")
 
 
 def _changes_course(r: Reason) -> str:
@@ -189,7 +248,7 @@ _RENDER = {
     R.TOO_FEW_SAMPLES: _too_few_samples, R.TOO_SHORT_TO_FIT: _too_short_to_fit, R.GROWING: _growing,
     R.RULED_OUT: _ruled_out, R.CHANGES_COURSE: _changes_course, R.UNDECIDED: _undecided,
     R.TOO_LITTLE_CHANGE: _too_little_change, R.TOO_SHORT_TO_RULE_OUT: _too_short_to_rule_out,
-    R.UTILISATION_SETTLING: _utilisation_settling,
+    R.UTILISATION_SETTLING: _utilisation_settling, R.WARMING_UP: _warming_up,
 }
 
 
@@ -245,8 +304,12 @@ def figure_cells(mv: dict) -> dict[str, tuple[str, bool]]:
         "growth": ("–" if pct is None else format_pct_per_hour(snap(pct, 1e-6)).removesuffix(" %/h"), False),
     }
     if verdict == "leak":
-        cells["projected"] = (fmt_figure(proj, unit), False)
-        cells["projected_interval"] = (fmt_interval(mv.get("projected_interval_7d"), unit), False)
+        if proj is None and mv.get("extrapolation") is not None:  # too far beyond the data
+            cells["projected"] = (f"({projection_note(mv)})", True)
+            cells["projected_interval"] = ("–", True)
+        else:
+            cells["projected"] = (fmt_figure(proj, unit), False)
+            cells["projected_interval"] = (fmt_interval(mv.get("projected_interval_7d"), unit), False)
         cells["hours_to_limit"] = ("–" if htl is None else format_hours(htl), False)
     elif verdict == "ok":
         cells["projected"] = ("–" if proj is None else f"{fmt_figure(proj, unit)} (no leak)", True)
@@ -259,6 +322,16 @@ def figure_cells(mv: dict) -> dict[str, tuple[str, bool]]:
     return cells
 
 
+def projection_note(mv: dict) -> str:
+    """Why a per-metric dict has no 7-day projection: "none from 4 min of data (2,520× beyond it)"."""
+    x, hours = mv.get("extrapolation"), mv.get("regime_hours")
+    if x is None:
+        return "none: a utilisation is not projected"
+    if hours is None:
+        return "none"
+    return f"none from {duration(hours)} of data ({times(x)} beyond it)"
+
+
 # ---------------------------------------------------------------- one-line summaries
 def cli_lines(verdict: dict) -> list[str]:
     """``llmsoak analyze``'s stdout: the verdict line, then one line per metric (reasons for deciding ones)."""
@@ -268,7 +341,7 @@ def cli_lines(verdict: dict) -> list[str]:
     for prefix, metrics in groups:
         for metric, v in metrics.items():
             unit = v.get("unit") or ""
-            text = f"  {prefix}{metric}: {v.get('verdict')}, {fmt_figure(v.get('slope_per_hour'), unit, True)}"
+            text = f"  {prefix}{metric}: {verdict_word(v)}, {fmt_figure(v.get('slope_per_hour'), unit, True)}"
             # A projection is a finding only for a leak; for ok/inconclusive it would read as one.
             is_leak = v.get("verdict") == "leak"
             if is_leak and unit == "bytes" and v.get("projected_7d") is not None:
@@ -316,7 +389,10 @@ def verdict_line(verdict: dict | None) -> str:
     if not verdict:
         return "no verdict"
     name, metric = headline_metric(verdict)
-    head = str(verdict.get("verdict")) + (f" (decided by {name})" if name else "")
+    word = str(verdict.get("verdict"))
+    severity = metric.get("severity") if word == "leak" and metric.get("verdict") == "leak" else None
+    head = word + (f" ({severity}, decided by {name})" if severity and name else
+                   f" (decided by {name})" if name else "")
     parts = [head]
     if name == "rss_bytes" and metric.get("slope_per_hour") is not None:
         parts.append(signed_rate_bytes(metric["slope_per_hour"]))
@@ -325,3 +401,57 @@ def verdict_line(verdict: dict | None) -> str:
         parts.append(f"7-day projection {format_bytes(metric['projected_7d'])}")
     line = ", ".join(parts)
     return f"{line}: {metric['reason']}" if metric.get("reason") else line
+
+
+# ---------------------------------------------------------------- the web UI's live trend cards
+def trend_cards(mv: dict) -> list[list[str]]:
+    """The Soak page's trend cards for a memory verdict dict: ``[label, value, css class, note]`` rows.
+
+    Only a leak's 7-day projection and hours to the limit are findings (muted otherwise). A rate per
+    hour is no headline from a regime under 3 minutes (1/``MAX_EXTRAPOLATION`` of an hour: a 45-s run
+    showed "+3660 %/h"): the slope card then says how much it moved in how long, the growth card
+    nothing; a projection held back for reaching too far beyond its data says so.
+    """
+    verdict = mv.get("verdict")
+    slope, observed, hours = mv.get("slope_per_hour"), mv.get("observed_change"), mv.get("regime_hours")
+    ci = mv.get("slope_interval_per_hour") or [None, None]
+    rising = ci[0] is not None and ci[0] > 0
+    brief = hours is not None and hours * MAX_EXTRAPOLATION < 1.0
+
+    def signed(x: float) -> str:
+        text = format_value(x, "bytes")
+        return ("+" if x > 0 and text != "0 B" else "") + text
+
+    if slope is None:
+        slope_card = ["Memory slope", "–", "", ""]
+    elif brief and observed is not None:
+        slope_card = ["Memory slope", f"{signed(observed)} in {duration(hours)}", "", "(too short for a rate per hour)"]
+    else:
+        slope_card = ["Memory slope", f"{signed(slope)}/h", "", ""]
+    pct = mv.get("growth_pct_per_hour")
+    if brief:
+        growth_card = ["Growth", "—", "muted", f"(not per hour from {duration(hours)} of data)"]
+    else:
+        growth_card = ["Growth", "–" if pct is None else format_pct_per_hour(snap(pct, 1e-6)), "", ""]
+    proj = mv.get("projected_7d")
+    if verdict == "leak" and proj is not None:
+        proj_card = ["Projected at 7 d", format_value(proj, "bytes"), "", ""]
+    elif verdict == "leak":
+        proj_card = ["Projected at 7 d", "—", "muted", f"({projection_note(mv)})"]
+    elif verdict == "ok" and proj is not None:
+        proj_card = ["Projected at 7 d", format_value(proj, "bytes"), "muted", "(no leak: flat)"]
+    elif verdict == "ok":
+        proj_card = ["Projected at 7 d", "–", "", ""]
+    else:
+        proj_card = ["Projected at 7 d", "—", "muted", f"({NOT_A_TREND})"]
+    htl = mv.get("hours_to_limit")
+    if htl is not None and (verdict == "leak" or rising):
+        htl_card = ["Hours to limit", format_hours(htl), "" if verdict == "leak" else "muted",
+                    "" if verdict == "leak" else f"({NOT_A_TREND})"]
+    elif verdict == "inconclusive":
+        htl_card = ["Hours to limit", "—", "muted", f"({NOT_A_TREND})"]
+    else:
+        htl_card = ["Hours to limit", "–", "", ""]
+    word = verdict_word(mv) if verdict else "–"
+    return [slope_card, growth_card, proj_card, htl_card,
+            ["Verdict so far", word, verdict if verdict in ("leak", "ok") else "", ""]]

@@ -12,6 +12,7 @@ import pytest
 from llmsoak.analysis import MetricVerdict, analyze_metric, overall_verdict
 from llmsoak.analysis.corpus import ar1
 from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered, window_width_s
+from llmsoak.analysis.formatting import format_value
 from llmsoak.analysis.segments import find_gaps, split_segments, typical_interval_s
 from llmsoak.analysis.trend import block_bootstrap_indices, fit_trend, lag1_autocorr
 from llmsoak.analysis.verdict import set_aside_too_short
@@ -145,13 +146,20 @@ def test_too_few_samples_is_inconclusive_not_an_error():
     assert v.verdict == "inconclusive" and "sample" in v.reason
 
 
-def test_growth_below_the_practical_threshold_is_ok():
-    # GIVEN 0.05 %/h growth, statistically clear but below the default 0.1 %/h
+def test_slow_steady_growth_is_a_slow_leak_and_the_threshold_can_wave_it_through():
+    # GIVEN 0.05 %/h growth over 48 h, statistically clear (the 2 MiB/h on 4 GB, scaled)
     df = _series(48, 5e5, noise=1e4)
     v = analyze_metric(df)
-    assert v.verdict == "ok" and v.slope_interval_per_hour[0] > 0
-    # WHEN the user lowers the threshold to 0.02 %/h THEN the same data is a leak
-    assert analyze_metric(df, min_growth_pct_per_hour=0.02).verdict == "leak"
+    # THEN it is a leak, named slow (+8.4 % of its level a week), not "ok"
+    assert v.verdict == "leak" and v.severity == "slow" and v.slope_interval_per_hour[0] > 0
+    assert re.search(r": a slow leak \(\+8\.[34] % of its level a week\)", v.reason), v.reason
+    # WHEN the user raises the practical threshold to 0.1 %/h THEN the same data is "ok", and the
+    # sentence says the growth and what the data really rules out (the interval's upper end)
+    ok = analyze_metric(df, min_growth_pct_per_hour=0.1)
+    assert ok.verdict == "ok" and ok.reason.startswith("rss_bytes grows slowly: 488 KiB/h")
+    hi = ok.slope_interval_per_hour[1]
+    assert f"which rules out growth of {format_value(hi, 'bytes')}/h or more" in ok.reason
+    assert f"(a leak counts from {format_value(ok.threshold_per_hour, 'bytes')}/h)" in ok.reason
 
 
 def test_latency_drift_uses_drift_language_and_falling_throughput_is_bad():
