@@ -246,24 +246,24 @@ def _fit_segment(t, y, seg, spec, interval_s, total_s, seed, env_t, env_y) -> _S
         return warm_at[start]
 
     # A straight stretch whose growth slows down is a warm-up's tail, not the current regime:
-    # look for a later one (a warm-up, then a leak), else judge it as a warm-up. Once the segment
-    # as a whole slows down, a later stretch must not bend the same way at all (a shorter piece
-    # of the same warm-up curve looks straighter, not less curved).
+    # look for a later one (a warm-up, then a leak), else judge it as a warm-up. A later stretch
+    # is a leak after the warm-up only if it is clearly straighter or faster than the warm-up
+    # curve carried on (a shorter piece of the same curve looks straighter, not less curved).
+    # Only a segment that slows down as a whole (after its leading ramp) is warming up: a leak's
+    # rate wobbles with the load, and a short late stretch can slow down by chance.
     ramp = leading_ramp_end(t_h, zd)
     whole = evidence(ramp)
 
     def warm_tail(start: int) -> bool:
-        e = evidence(start)
-        return e.slowing or (whole.slowing and start > ramp and whole.explains(t_h[start:], e))
+        return start <= ramp or whole.explains(t_h[start:], evidence(start))
 
-    regime = find_regime(t_h, zd, reject=warm_tail)
+    regime = find_regime(t_h, zd, reject=warm_tail if whole.slowing else None)
     r = regime.start_idx
     seasonal_fit = (t_h[-1] - t_h[r]) >= SEASONAL_MIN_HOURS
     fit = fit_trend(t_h[r:], z[r:] if seasonal_fit else zd[r:], seasonal=seasonal_fit, seed=seed)
-    warming = warm_tail(r) or (not regime.settled and whole.slowing)
-    from_idx = ramp if whole.slowing else r
+    warming = whole.slowing and (warm_tail(r) or not regime.settled)
     return _SegmentFit(seg, t_h, z, r, regime.settled, fit, _thirds(t_h[r:], zd[r:]),
-                       evidence(from_idx) if warming else None, float(t_h[from_idx]))
+                       whole if warming else None, float(t_h[ramp]))
 
 
 def _thirds(t_h: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:

@@ -6,8 +6,11 @@ are weighed on the reduced series of the current regime (times in hours):
 
 - **curvature**: a parabola ``a + b x + c x^2`` over the regime (x from -1 to 1) with a 95 % block
   bootstrap interval for ``c`` (the residuals of a lower envelope are strongly autocorrelated);
-  the growth slows down when ``c`` is significantly negative *and* the slope at the end is at most
-  ``MAX_END_SLOPE_RATIO`` of the slope at the start;
+  the growth slows down when ``c`` is significantly negative, the slope at the end is at most
+  ``MAX_END_SLOPE_RATIO`` of the slope at the start, and each third grows at most
+  ``MAX_THIRD_RATIO`` of the third before it or the first third ``FRONT_LOADED_RATIO`` times the
+  rest (a warm-up slows all along or grows mostly first; a leak whose load dipped at the end does
+  neither);
 - **levelling off**: a saturating curve ``A - B exp(-(t - t0) / tau)`` fitted over a grid of
   ``tau``; how much better it fits than the straight line, where it levels off (``A``) and when
   the rise still to come drops under a tolerance (``settle_h``).
@@ -26,6 +29,10 @@ from llmsoak.analysis.trend import block_bootstrap_indices, block_length, lag1_a
 MAX_END_SLOPE_RATIO = 0.8
 """Growth "slows down" when the slope at the end of the regime is at most this fraction of the slope
 at its start (a parabola through the regime), and the curvature is significant."""
+MAX_THIRD_RATIO = 0.95
+"""... and each third of the regime grows at most this fraction of the one before it."""
+FRONT_LOADED_RATIO = 2.0
+"""... or the first third grows at least this many times the mean of the other two."""
 MIN_POINTS = 12
 BOOTSTRAP_REPS = 300
 TAU_GRID = 40
@@ -148,7 +155,13 @@ def warmup_evidence(t_h: np.ndarray, y: np.ndarray, *, sign: int = 1, tolerance:
     (_a, b, c), (c_lo, c_hi), b_lo = _parabola(x, y, seed)
     start, end = (b - 2 * c) / half, (b + 2 * c) / half
     falling = thirds[0] > thirds[1] > thirds[2]
-    slowing = bool(c_hi < 0 and start > 0 and end <= MAX_END_SLOPE_RATIO * start)
+    # A warm-up slows down all along (each third grows clearly less than the one before), or does
+    # most of its growing first (the first third at least twice the rest, as an allocator's
+    # staircase levels off in uneven steps). A leak whose load dipped near the end (steady for
+    # two thirds, then slower) is neither.
+    spread = ((thirds[1] <= MAX_THIRD_RATIO * thirds[0] and thirds[2] <= MAX_THIRD_RATIO * thirds[1])
+              or thirds[0] >= FRONT_LOADED_RATIO * max(0.5 * (thirds[1] + thirds[2]), 0.0))
+    slowing = bool(c_hi < 0 and start > 0 and end <= MAX_END_SLOPE_RATIO * start and spread)
     line_sse = float(np.sum((y - (np.mean(y) + ols_slope(t_h, y) * (t_h - t_h.mean()))) ** 2))
     sat = _saturating(t_h, y, 1)
     level_off = tau = settle = curve = None

@@ -270,13 +270,13 @@ def test_short_run_small_rise_is_inconclusive_not_a_leak():
     # THEN the rate is significant, but too little growth was seen to call it a leak (nor "ok")
     assert v.slope_interval_per_hour[0] > 0 and v.slope_per_hour > v.threshold_per_hour
     assert v.verdict == "inconclusive", v.reason
-    assert v.observed_change < v.min_change == MIB
+    assert v.observed_change < v.min_change == 4 * MIB  # a few allocator arenas
     # AND the reason says what rose, in how long, what is needed and how long to run on
     assert v.reason.startswith("rss_bytes rose ") and " in 4 min: too little to tell a leak from warm-up" in v.reason
-    assert "needs 1 MiB of observed change" in v.reason and "about 1 more hour" in v.reason
+    assert "needs 4 MiB of observed change" in v.reason and re.search(r"about \d+ more hours? ", v.reason)
     assert v.hours_needed >= 0.5 and "7 days" not in v.reason
     json_ = v.to_json()
-    assert json_["observed_change"] == pytest.approx(v.observed_change) and json_["min_change"] == MIB
+    assert json_["observed_change"] == pytest.approx(v.observed_change) and json_["min_change"] == 4 * MIB
 
 
 def test_short_run_large_leak_is_still_a_leak():
