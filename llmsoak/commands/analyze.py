@@ -22,8 +22,9 @@ def prepare_parser(parser) -> None:
                         help="memory limit for the time-to-limit estimate, e.g. 4GiB or 4294967296 "
                              "(run directory: defaults to the profile's slo.memory_limit_bytes)")
     parser.add_argument("--min-growth-pct-per-hour", type=float, metavar="PCT",
-                        help="growth below this many percent per hour is not called a leak "
-                             "(default: the analysis' own threshold)")
+                        help="growth below this many percent of the level per hour is not called a leak, "
+                             "and 'ok' must rule out growth at it (default: 0.01 for memory; "
+                             "docs/leak-statistics.md lists every metric's)")
     parser.add_argument("--json", metavar="PATH",
                         help="write the verdict JSON here (default for a run: RUN_DIR/analysis/verdict.json)")
     parser.add_argument("--charts", metavar="DIR",
