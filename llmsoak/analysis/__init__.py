@@ -1,8 +1,9 @@
 """Statistical analysis of soak runs: read samples, judge leaks and drift per metric.
 
-Entry points (contracts.md): ``read_samples``, ``analyze_metric``, ``overall_verdict``. They are
-loaded on first use, so importing a light submodule (``llmsoak.analysis.formatting`` from the
-web UI) does not import numpy.
+Entry points (docs/analysis.md, "In Python"): ``read_samples``, ``analyze_metric``,
+``overall_verdict``. They are loaded on first use, so importing a light submodule
+(``llmsoak.analysis.formatting`` from the web UI, ``wording`` from ``llmsoak run``) does not
+import numpy.
 """
 
 from __future__ import annotations

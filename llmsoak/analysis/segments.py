@@ -1,6 +1,6 @@
 """Splitting a sampled series at restarts of the target, and finding gaps in the sampling.
 
-A restart is a change of ``pid`` or ``create_time`` (DESIGN.md "Samples CSV"): trends are never
+A restart is a change of ``pid`` or ``create_time`` (docs/formats.md, "Samples CSV"): trends are never
 fitted across one. A gap (no sample for much longer than the usual interval) does not split a
 segment: the process kept running, and the fits below work on irregular timestamps.
 """

@@ -1,14 +1,19 @@
-"""The per-metric leak verdict: segments → windows → current regime → trend → decision.
+"""The per-metric leak verdict: segments → windows → current regime → warm-up test → trend → decision.
 
-``analyze_metric`` is the entry point (see DESIGN.md "Verdict JSON"). A metric "leaks" when its
-current regime's slope interval excludes zero in the bad direction AND the slope reaches the
-practical threshold (the larger of ``min_growth_pct_per_hour`` of the level and an absolute
-floor) AND the growth actually observed in the regime (slope × duration) reaches the metric's
-minimum change (metric_specs: e.g. 1.5 % of the level or 1 MiB for memory), so that a short run's
-allocator step or unfinished warm-up is not carried over a week; it is "ok" when the interval
-rules such growth out; otherwise "inconclusive", with an estimate of how many more hours would
-decide. With restarts, each segment is trended and the
-slopes pooled, so a leak hidden by periodic restarts still counts.
+``analyze_metric`` is the entry point; its JSON is the per-metric object of verdict.json
+(docs/formats.md). A metric "leaks" when its current regime's slope interval excludes zero in the
+bad direction AND the slope reaches the practical threshold (``practical_threshold``: the larger of
+``min_growth_pct_per_hour`` of the level and an absolute floor, lower when a limit is close) AND
+the growth persists (one straight line, each third growing) without slowing down (``warmup.py``:
+a warm-up is "inconclusive, still warming up") AND the growth actually observed in the regime
+(slope × duration) reaches the metric's minimum change (metric_specs), so that a short run's
+allocator step or unfinished warm-up is not carried over a week. A leak has a ``severity`` (from the
+time to the limit, else the growth per week). It is "ok" when the interval rules out growth at the
+threshold; otherwise "inconclusive", with an estimate of how many more hours would decide. With
+restarts, each segment is trended and the slopes pooled, so a leak hidden by periodic restarts
+still counts. No 7-day projection reaches more than ``MAX_EXTRAPOLATION`` times the regime's length
+beyond the data. The reason is returned as data (``reason.Reason``); ``wording.py`` words it.
+See docs/leak-statistics.md.
 """
 
 from __future__ import annotations
