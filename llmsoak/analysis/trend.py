@@ -154,11 +154,11 @@ def seasonal_component(t_h: np.ndarray, y: np.ndarray, lag_h: float = 3.0) -> np
     i = np.flatnonzero(ok)
     j = j[ok]
     dy = y[i] - y[j]
-    # Lagged differences of t, t^2 and t^3 absorb a trend whose rate changes smoothly (a slow
+    # Lagged differences of t and t^2 absorb a trend whose rate changes steadily (a slow
     # warm-up over two days), which the harmonics would otherwise partly take for a daily cycle.
     span = max(float(t_h[-1] - t_h[0]), 1e-9)
     u = (t_h - t_h[0]) / span
-    poly = np.column_stack([u[i] ** p - u[j] ** p for p in (1, 2, 3)])
+    poly = np.column_stack([u[i] ** p - u[j] ** p for p in (1, 2)])
     X = np.column_stack([poly, H[i] - H[j]])
     keep = np.ones(len(dy), dtype=bool)
     for _ in range(3):
@@ -171,4 +171,4 @@ def seasonal_component(t_h: np.ndarray, y: np.ndarray, lag_h: float = 3.0) -> np
         if new_keep.sum() < 0.5 * len(dy) or (new_keep == keep).all():
             break
         keep = new_keep
-    return H @ beta[3:]
+    return H @ beta[2:]

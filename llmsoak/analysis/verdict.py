@@ -262,7 +262,7 @@ def _fit_segment(t, y, seg, spec, interval_s, total_s, seed, env_t, env_y) -> _S
     def warm_tail(start: int) -> bool:
         return start <= ramp or whole.explains(t_h[start:], evidence(start))
 
-    regime = find_regime(t_h, zd, reject=warm_tail if whole.slowing else None)
+    regime = find_regime(t_h, zd, reject=warm_tail if whole.slowing else None, direction=spec.direction)
     r = regime.start_idx
     seasonal_fit = (t_h[-1] - t_h[r]) >= SEASONAL_MIN_HOURS
     fit = fit_trend(t_h[r:], z[r:] if seasonal_fit else zd[r:], seasonal=seasonal_fit, seed=seed)
