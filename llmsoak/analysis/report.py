@@ -19,7 +19,7 @@ import numpy as np
 from llmsoak.analysis import charts
 from llmsoak.analysis.formatting import format_bytes_sig
 from llmsoak.analysis.run_dir import RunAnalysis, SeriesResult
-from llmsoak.analysis.wording import figure_cells, fmt_figure, fmt_interval
+from llmsoak.analysis.wording import figure_cells, fmt_figure, fmt_interval, verdict_word
 
 METRIC_LABELS = {
     "rss_bytes": "RSS", "uss_bytes": "USS", "swap_bytes": "swap", "cgroup_memory_bytes": "cgroup memory",
@@ -147,7 +147,7 @@ def render_summary_md(verdict: dict, chart_files: dict[str, Path] | None = None,
     for group, metric, v in metric_rows(verdict):
         c = {k: text for k, (text, _muted) in figure_cells(v).items()}
         lines.append(
-            f"| {group} | {metric} | **{v.get('verdict')}** | {c['slope']} | {c['interval']} | "
+            f"| {group} | {metric} | **{verdict_word(v)}** | {c['slope']} | {c['interval']} | "
             f"{c['growth']} | {c['projected']} | {c['hours_to_limit']} | {v.get('restarts', '–')} | "
             f"{str(v.get('reason', '')).replace('|', '/')} |")
     load = verdict.get("load")
@@ -222,7 +222,7 @@ def render_html(verdict: dict, chart_files: dict[str, Path]) -> str:
                           for k in ("slope", "interval", "growth", "projected", "projected_interval", "hours_to_limit"))
         parts.append(
             f"<tr class='figures'><td>{e(group)}</td><td>{e(metric)}</td>"
-            f"<td class='v' style='color:{c}'>{e(str(mv.get('verdict')))}</td>"
+            f"<td class='v' style='color:{c}'>{e(verdict_word(mv))}</td>"
             + figures
             + f"<td class='num'>{e(str(mv.get('restarts', '–')))}</td></tr>"
             # the reason on a full-width line of its own, so the figures stay on one line

@@ -206,3 +206,23 @@ def test_the_corpus_labels_what_the_data_can_decide():
     assert by_family["engine_warmup"] == {"inconclusive"}
     assert by_family["short_big_leak"] == {"leak"}
     assert VERDICT_SETS["ok"] == {"ok", "inconclusive"}
+
+
+def test_a_cgroup_limit_in_the_samples_sets_the_time_to_the_limit_and_the_severity(tmp_path):
+    from llmsoak.analysis.run_dir import analyze_samples
+
+    # GIVEN 12 h of a 10 MiB/h leak from 1 GiB, sampled with the container's limit of 1.5 GiB
+    t = np.arange(0.0, 12 * 3600, 30.0)
+    rng = np.random.default_rng(6)
+    df = _frame(t, GIB + 10 * MIB * t / 3600 + rng.normal(0, MIB, len(t)))
+    df["cgroup_limit_bytes"] = 1.5 * GIB
+    path = tmp_path / "target.csv"
+    df.to_csv(path, index=False)
+    # WHEN analysed without --limit
+    analysis = analyze_samples(path)
+    rss = analysis.verdict["metrics"]["rss_bytes"]
+    # THEN the limit comes from the samples: (1.5 GiB - 1.12 GiB) / 10 MiB/h ≈ 39 h, a fast leak
+    assert analysis.verdict["limit_bytes"] == 1.5 * GIB
+    assert 35 < rss["hours_to_limit"] < 43 and rss["severity"] == "fast"
+    # AND a --limit given by the user wins
+    assert analyze_samples(path, limit=4 * GIB).verdict["metrics"]["rss_bytes"]["severity"] == "moderate"
