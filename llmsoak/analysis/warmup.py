@@ -2,7 +2,7 @@
 
 A server warming its caches, an allocator settling or a load generator starting grows fast at
 first and then more and more slowly; a leak keeps growing at the same rate. Two pieces of evidence
-are weighed on the reduced series of the current regime (times in hours):
+are weighed on the reduced series of a segment after its leading ramp (times in hours):
 
 - **curvature**: a parabola ``a + b x + c x^2`` over the regime (x from -1 to 1) with a 95 % block
   bootstrap interval for ``c`` (the residuals of a lower envelope are strongly autocorrelated);
