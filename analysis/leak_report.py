@@ -22,6 +22,7 @@ from pathlib import Path
 
 from llmsoak.analysis.report import chart_data, draw_charts, render_summary_md
 from llmsoak.analysis.run_dir import DECIDING_METRICS, analyze_run, latest_run_dir
+from llmsoak.analysis.wording import projection_note
 from llmsoak.formatting import format_bytes
 
 args = [a for a in sys.argv[1:] if not a.startswith("-")]  # Jupyter passes its own -f flag
@@ -32,11 +33,12 @@ print(f"run directory: {RUN_DIR}")
 # ## 1. Analyse every metric
 #
 # `analyze_run` finds the samples, the per-minute LLM series, Locust's stats and any tracemalloc
-# snapshots, and gives each metric a verdict: **leak** (the slope's 95% interval is above zero
-# and above the practical threshold), **ok** (the interval rules such growth out) or
-# **inconclusive** (more hours are needed). The trend is fitted on the lower envelope of the
-# current regime of the current run of the target, so warm-up, GC sawtooth and restarts do not
-# fool it.
+# snapshots, and gives each metric a verdict: **leak** (the slope's 95% interval is above zero,
+# the slope reaches the practical threshold and the growth persists; with a severity, from the
+# time to the limit or the growth per week), **ok** (the interval rules such growth out) or
+# **inconclusive** (more hours are needed; a warm-up whose growth still slows down is one).
+# The trend is fitted on the lower envelope of the current regime of the current run of the
+# target, so warm-up, GC sawtooth and restarts do not fool it.
 
 # %%
 analysis = analyze_run(RUN_DIR)
@@ -53,15 +55,20 @@ assert (verdict["verdict"] == "leak") == ("leak" in deciding) or len(analysis.ta
 # ## 2. The memory trend and its 7-day projection
 #
 # `projected_7d` is where the metric would be after 168 hours of uptime of the target if the
-# current trend continued; `hours_to_limit` appears when a limit is known (`--limit` or the
-# profile's `slo.memory_limit_bytes`).
+# current trend continued; it is null when that would carry the trend more than 20 times its own
+# length beyond the data (`extrapolation`). `hours_to_limit` appears when a limit is known
+# (`--limit`, the profile's `slo.memory_limit_bytes`, or a `cgroup_limit_bytes` column).
 
 # %%
 rss = verdict["metrics"].get("rss_bytes")
 if rss and rss["slope_per_hour"] is not None:
     lo, hi = rss["slope_interval_per_hour"]
     print(f"RSS slope: {format_bytes(rss['slope_per_hour'])}/h (95% interval {format_bytes(lo)} to {format_bytes(hi)}/h)")
-    print(f"after 7 days of uptime: {format_bytes(rss['projected_7d'])}")
+    if rss["projected_7d"] is not None:
+        print(f"after 7 days of uptime: {format_bytes(rss['projected_7d'])} "
+              f"(carried {rss['extrapolation']:.1f}x the regime's length beyond it)")
+    else:
+        print(f"no 7-day projection: {projection_note(rss)}")
     if rss["hours_to_limit"] is not None:
         print(f"reaches the limit in {rss['hours_to_limit']:.0f} h")
     assert lo <= rss["slope_per_hour"] <= hi, "the slope lies inside its own interval"

@@ -2,11 +2,15 @@
 
 Each size runs in a fresh subprocess (so peak RSS is per size, from ru_maxrss):
   1. ``core``: read_samples + analyze_metric on every metric column (this package's statistics);
-  2. ``full``: ``llmsoak analyze RUN_DIR`` end to end (all metrics, charts, report), when the
-     analyze command is built; its peak RSS is that of the child process.
+  2. ``full``: ``llmsoak analyze RUN_DIR`` end to end (all metrics, charts, report); its peak RSS
+     is that of the child process;
+  3. ``floor``: a fresh Python that imports pandas and matplotlib (Agg, pyplot) and reads the same
+     file with ``pandas.read_csv`` -- what any analysis with charts must pay -- run side by side
+     with ``full`` (alternating), so the ratio full / floor compares like with like on a shared
+     machine. The goal (docs/leak-statistics.md): full within 3x the floor at 7 days.
 Run: .venv/bin/python benchmarks/bench_analysis.py [--sizes 151200,302400,604800] [--repeat 3]
-Prints one line per size and stage: rows, median wall seconds, peak RSS MiB; then the ratio of
-seconds per row at the largest size to the smallest (1.0 = linear).
+Prints one line per size and stage: rows, median wall seconds, peak RSS MiB; then full / floor per
+size and the ratio of seconds per row at the largest size to the smallest (1.0 = linear).
 """
 
 from __future__ import annotations
@@ -65,7 +69,20 @@ def _core(csv_path: str) -> dict:
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+FLOOR_CODE = ("import resource,sys,time;t=time.perf_counter();import pandas,matplotlib;matplotlib.use('Agg');"
+              "import matplotlib.pyplot;pandas.read_csv(sys.argv[1]);"
+              "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)")
+
+
 def _child(stage: str, csv_path: str) -> dict:
+    if stage == "floor":
+        code = ("import resource,subprocess,sys,time;t=time.perf_counter();"
+                "r=subprocess.run(sys.argv[1:],capture_output=True,text=True,check=True);"
+                "print(time.perf_counter()-t, r.stdout.split()[1])")
+        out = subprocess.run([sys.executable, "-c", code, sys.executable, "-c", FLOOR_CODE, csv_path],
+                             capture_output=True, text=True, check=True)
+        wall, rss = out.stdout.split()
+        return {"total_s": float(wall), "peak_rss_mib": float(rss)}
     if stage == "core":
         out = subprocess.run([sys.executable, __file__, "--child", csv_path], check=True,
                              capture_output=True, text=True)
@@ -107,17 +124,25 @@ def main() -> int:
             t0 = time.perf_counter()
             write_csv(csv_path, rows)
             print(f"# wrote {rows} rows ({csv_path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f} s")
-            for stage in ("core", "full"):
-                runs = [_child(stage, str(csv_path)) for _ in range(args.repeat)]
+            # full and floor alternate, so that both see the same share of a busy machine
+            measured = {"core": [_child("core", str(csv_path)) for _ in range(args.repeat)],
+                        "full": [], "floor": []}
+            for _ in range(args.repeat):
+                for stage in ("full", "floor"):
+                    measured[stage].append(_child(stage, str(csv_path)))
+            walls = {}
+            for stage, runs in measured.items():
                 if "error" in runs[0]:
                     print(f"{stage:5s} rows={rows:7d}  not measured: {runs[0]['error']}")
                     continue
-                wall = statistics.median(r["total_s"] for r in runs)
+                wall = walls[stage] = statistics.median(r["total_s"] for r in runs)
                 rss = max(r["peak_rss_mib"] for r in runs)
                 extra = (f" (read={statistics.median(r['read_s'] for r in runs):.2f}s,"
                          f" +import {statistics.median(r['import_s'] for r in runs):.2f}s)") if stage == "core" else ""
                 print(f"{stage:5s} rows={rows:7d}  wall={wall:6.2f}s{extra}  peak_rss={rss:6.0f} MiB")
                 per_row.setdefault(stage, []).append(wall / rows)
+            if "full" in walls and "floor" in walls:
+                print(f"full / floor at rows={rows}: {walls['full'] / walls['floor']:.2f} (goal <= 3 at 604800)")
     for stage, values in per_row.items():
         if len(values) > 1:
             print(f"{stage}: seconds per row at {sizes[-1]} rows / at {sizes[0]} rows = {values[-1] / values[0]:.2f} (1.0 = linear)")

@@ -1,8 +1,8 @@
 """Minimum detectable leak rate against noise and run length (quoted in docs/leak-statistics.md).
 
 For each noise level (marginal sd, % of level, AR(1) phi 0.9) and run length, the smallest tested
-leak rate (%/h) that analyze_metric calls "leak" in at least 90% of seeds. Runs of 3 h and more
-are sampled every 30 s, shorter ones (a demo, a smoke test) every second.
+leak rate (%/h) that analyze_metric calls "leak" in at least 90% of seeds (level 1 GB). Runs of 3 h
+and more are sampled every 30 s, shorter ones (a demo, a smoke test) every second.
 Run: .venv/bin/python benchmarks/detection_limits.py [--seeds 10]
 """
 
@@ -14,9 +14,9 @@ import sys
 from llmsoak.analysis.corpus import leak_series
 from llmsoak.analysis.verdict import analyze_metric
 
-RATES_PCT_H = (0.1, 0.12, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+RATES_PCT_H = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 NOISE_PCT = (0.2, 1.0, 3.0)
-HOURS = (0.25, 1, 3, 6, 24, 72)
+HOURS = (0.25, 1, 3, 6, 24, 72, 168)
 
 
 def interval_for(hours: float) -> float:

@@ -51,6 +51,7 @@ demo::follow() {  # demo::follow LABEL LOG PID: show the soak's log on the termi
 demo::verdict_line() {  # demo::verdict_line LABEL RUN_DIR EXIT_CODE
   .venv/bin/python - "$@" <<'PY'
 import json, sys
+from llmsoak.analysis.wording import projection_note
 from llmsoak.formatting import format_bytes, format_bytes_per_hour
 label, run_dir, code = sys.argv[1], sys.argv[2], sys.argv[3]
 try:
@@ -62,8 +63,9 @@ rss = verdict.get("metrics", {}).get("rss_bytes", {})
 word = {"leak": "LEAK", "ok": "ok"}.get(verdict.get("verdict"), verdict.get("verdict"))
 detail = ""
 if verdict.get("verdict") == "leak" and rss.get("slope_per_hour") is not None:
-    detail = (f" ({format_bytes_per_hour(rss['slope_per_hour'])}, 7-day projection "
-              f"{format_bytes(rss.get('projected_7d'))})")
+    projection = (format_bytes(rss["projected_7d"]) if rss.get("projected_7d") is not None
+                  else projection_note(rss))  # none from minutes of data: says so
+    detail = f" ({format_bytes_per_hour(rss['slope_per_hour'])}, 7-day projection {projection})"
 print(f"{label:<16}verdict {word}{detail}  report: {run_dir}/analysis/report.html")
 PY
 }

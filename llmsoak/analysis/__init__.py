@@ -1,8 +1,8 @@
 """Statistical analysis of soak runs: read samples, judge leaks and drift per metric.
 
-Entry points (docs/analysis.md): ``read_samples``, ``analyze_metric``, ``overall_verdict``. They
-are loaded on first use, so importing a light submodule (``llmsoak.analysis.run_dir`` for its
-constants) does not import numpy.
+Entry points (docs/analysis.md, "In Python"): ``read_samples``, ``analyze_metric``,
+``overall_verdict``. They are loaded on first use, so importing a light submodule
+(``llmsoak.analysis.wording`` from ``llmsoak run`` and the web UI) does not import numpy.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from llmsoak.analysis.wording import projection_note, verdict_word
 from llmsoak.formatting import format_bytes_sig, format_hours, format_sig, snap
 
 VERDICT_COLOURS = {"leak": "#c62828", "ok": "#2e7d32", "inconclusive": "#b26a00"}
@@ -97,7 +98,7 @@ def _fmt_value(v: float | None, unit: str, resolution: float = 1e-9) -> str:
 def verdict_title(label: str, verdict: dict) -> str:
     """``"Target RSS: LEAK, +4.1 MiB/h, 7 days: 1.6 GiB"`` from a per-metric verdict dict."""
     unit = verdict.get("unit") or ""
-    parts = [f"{label}: {str(verdict.get('verdict', 'n/a')).upper()}"]
+    parts = [f"{label}: {verdict_word(verdict).upper()}"]
     slope = verdict.get("slope_per_hour")
     if slope is not None:
         thr = verdict.get("min_growth_per_hour")
@@ -218,8 +219,13 @@ def memory_chart(path: Path, data: SeriesChartData, t0_s: float, *, limit: float
     else:  # scaled to what was observed (and the limit): a muted line may leave the panel
         axp.set_ylim(0, 1.15 * max(tops) / pdiv)
     axp.set_ylabel(f"{label} ({puname})")
-    axp.set_title("7-day projection" if leak else f"7-day projection: none, the verdict is {v.get('verdict')}",
-                  fontsize=11, loc="left", color="#212121" if leak else "#757575")
+    if leak and proj is not None:
+        title = "7-day projection"
+    elif leak:
+        title = f"7-day projection: {projection_note(v)}"
+    else:
+        title = f"7-day projection: none, the verdict is {v.get('verdict')}"
+    axp.set_title(title, fontsize=11, loc="left", color="#212121" if leak and proj is not None else "#757575")
     return _finish(fig, [ax, axp], path, top_in=1.05)
 
 

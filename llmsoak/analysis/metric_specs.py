@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 MIB = 1024.0 * 1024.0
 MEMORY_MIN_CHANGE_PCT = 1.5
+MEMORY_MIN_CHANGE_BYTES = 4 * MIB
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ CPU_MIN_TREND_HOURS = 0.5
 # Resolutions: memory 4096 B (a page); counts 1; CPU/GPU 0.1 point (one decimal); latency 0.001 ms;
 # tokens/s 0.01; error_rate 0.0001.
 PAGE_BYTES = 4096.0
-_MEMORY = MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB, min_change_pct=MEMORY_MIN_CHANGE_PCT,
-                     min_change_abs=1 * MIB, resolution=PAGE_BYTES)
+_MEMORY = MetricSpec("memory", "min", "bytes", 0.01, 0.25 * MIB, min_change_pct=MEMORY_MIN_CHANGE_PCT,
+                     min_change_abs=MEMORY_MIN_CHANGE_BYTES, resolution=PAGE_BYTES)
 _COUNT = MetricSpec("count", "median", "count", 0.1, 0.25, min_change_pct=1.0, min_change_abs=3.0, resolution=1.0)
 _LATENCY = MetricSpec("latency", "median", "ms", 0.2, 0.1, min_change_pct=5.0, min_change_abs=1.0, resolution=0.001)
 _UTILISATION = MetricSpec("cpu", "median", "percent", 0.5, 0.1, min_change_pct=5.0, min_change_abs=2.0,
@@ -80,7 +81,7 @@ METRICS: dict[str, MetricSpec] = {
     "tokens_per_s": MetricSpec("throughput", "median", "tokens/s", 0.2, 0.01, direction=-1, min_change_pct=5.0,
                                min_change_abs=0.1, resolution=0.01),
     "host_available_bytes": MetricSpec("memory", "min", "bytes", 0.1, 0.25 * MIB, direction=-1,
-                                       min_change_pct=MEMORY_MIN_CHANGE_PCT, min_change_abs=1 * MIB, resolution=PAGE_BYTES),
+                                       min_change_pct=MEMORY_MIN_CHANGE_PCT, min_change_abs=MEMORY_MIN_CHANGE_BYTES, resolution=PAGE_BYTES),
 }
 
 

@@ -16,12 +16,13 @@ the ramp, the whole-segment yardstick is made of the ramp itself and let it thro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from llmsoak.analysis.envelope import rolling_median_centered
-from llmsoak.analysis.trend import lag1_autocorr, ols_sse
+from llmsoak.analysis.trend import lag1_autocorr, ols_slope, ols_sse
 
 START_FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 SPLITS = (1 / 3, 1 / 2, 2 / 3)
@@ -31,6 +32,8 @@ MIN_SUFFIX_POINTS = 12
 MIN_SHIFT_TAIL_FRACTION = 0.15
 LEADING_RAMP_FRACTION = 0.1  # a warm-up that ends in the first 10 % of a segment is cut
 MIN_RAMP_POINTS = 3
+FLOOR_SD_FRACTION = 0.5  # the robust noise scale is at least this fraction of the standard deviation
+WOBBLE_RATIO = 0.5  # two growing pieces within this ratio of each other are one regime
 
 
 @dataclass(frozen=True)
@@ -54,21 +57,33 @@ def noise_scale(y: np.ndarray, robust: bool = True) -> tuple[float, float]:
     n = len(y)
     k = max(5, (n // 20) | 1)
     r = y - rolling_median_centered(y, k)
-    sigma = 1.4826 * float(np.median(np.abs(r - np.median(r)))) if robust else 0.0
-    if sigma <= 0:
-        sigma = float(np.std(r))
+    sd = float(np.std(r))
+    # The median deviation alone collapses on a lower envelope (plateaus of a rolling minimum,
+    # barely tilted by a removed daily cycle, leave most residuals near 0: a 2 MiB/h leak under
+    # a GC sawtooth measured 0.05 MiB of "noise" instead of 2 MiB, and every split looked like a
+    # bend). Half the standard deviation bounds it from below; a step inflates the standard
+    # deviation only a little (its residuals are local), so it still cannot hide itself.
+    sigma = max(1.4826 * float(np.median(np.abs(r - np.median(r)))), FLOOR_SD_FRACTION * sd) if robust else sd
     rho = lag1_autocorr(r)
     return sigma, (1 + rho) / (1 - rho)
 
 
-def bend_score(t: np.ndarray, y: np.ndarray, noise_var: float) -> float:
-    """How much better two separate lines fit than one, in units of ``noise_var``."""
+def bend_score(t: np.ndarray, y: np.ndarray, noise_var: float, direction: int = 1) -> float:
+    """How much better two separate lines fit than one, in units of ``noise_var``.
+
+    A split whose two pieces both grow (in ``direction``), the slower at least ``WOBBLE_RATIO`` of
+    the faster, is no change of regime: a leak that follows the load grows faster and slower as
+    the load wobbles, and on a smooth lower envelope that wobble is many noise variances.
+    """
     n = len(t)
     one = ols_sse(t, y)
     best = 0.0
     for frac in SPLITS:
         k = int(round(frac * n))
         if k < 4 or n - k < 4:
+            continue
+        a, b = direction * ols_slope(t[:k], y[:k]), direction * ols_slope(t[k:], y[k:])
+        if a > 0 and b > 0 and min(a, b) >= WOBBLE_RATIO * max(a, b):
             continue
         gain = one - ols_sse(t[:k], y[:k]) - ols_sse(t[k:], y[k:])
         best = max(best, gain)
@@ -115,8 +130,14 @@ def leading_ramp_end(t_h: np.ndarray, y: np.ndarray) -> int:
     return k if noise_var <= 0 or gain / noise_var > SETTLED_THRESHOLD else 0
 
 
-def find_regime(t_h: np.ndarray, y: np.ndarray) -> Regime:
-    """The current regime of one segment's reduced series (``t_h`` hours, sorted)."""
+def find_regime(t_h: np.ndarray, y: np.ndarray, reject: Callable[[int], bool] | None = None,
+                direction: int = 1) -> Regime:
+    """The current regime of one segment's reduced series (``t_h`` hours, sorted).
+
+    ``reject(start)`` may turn down a straight suffix (the verdict rejects one whose growth slows
+    down: a warm-up's tail); the search then goes on to later starts, and comes back to the first
+    rejected one only when no later suffix is both straight and accepted.
+    """
     n = len(t_h)
     if n < 2 * MIN_SUFFIX_POINTS:
         return Regime(0, True, 0.0)
@@ -129,13 +150,19 @@ def find_regime(t_h: np.ndarray, y: np.ndarray) -> Regime:
     if shift is not None and (t_h[-1] - t_h[shift]) >= MIN_SHIFT_TAIL_FRACTION * span:
         candidates.add(shift)
     scored = []
+    first_rejected = None
     for start in sorted(candidates):
         if n - start < MIN_SUFFIX_POINTS:
             continue
-        score = bend_score(t_h[start:], y[start:], noise_var)
+        score = bend_score(t_h[start:], y[start:], noise_var, direction)
         if score <= SETTLED_THRESHOLD:
+            if reject is not None and reject(start):
+                first_rejected = first_rejected or Regime(start, True, score)
+                continue
             return Regime(start, True, score)
         scored.append((score, start))
+    if first_rejected is not None:
+        return first_rejected
     if not scored:
         return Regime(0, False, float("inf"))
     score, start = min(scored)

@@ -18,14 +18,10 @@ import numpy as np
 
 from llmsoak.analysis import charts
 from llmsoak.analysis.run_dir import RunAnalysis, SeriesResult
+from llmsoak.analysis.wording import figure_cells, fmt_figure, fmt_interval, verdict_word
 from llmsoak.formats import FAILURE_CLASSES
 from llmsoak.formatting import (
     format_bytes_sig,
-    format_hours,
-    format_pct_per_hour,
-    format_sig,
-    format_value,
-    snap,
 )
 from llmsoak.rundir import RunDir
 
@@ -122,64 +118,9 @@ def draw_charts(analysis: RunAnalysis, charts_dir: Path) -> dict[str, Path]:
     return out
 
 
-def _fmt(value, unit: str, per_hour: bool = False, resolution: float = 1e-9) -> str:
-    """``value`` with 3 significant digits in human units; ``resolution`` snaps dust to 0."""
-    if value is None:
-        return "–"
-    value = snap(value, resolution)
-    suffix = "/h" if per_hour else ""
-    if unit in ("bytes", "percent", "ratio"):
-        return f"{format_value(value, unit)}{suffix}"
-    if unit == "ms":
-        return f"{format_sig(value)} ms{suffix}"
-    return f"{format_sig(value)}{suffix}"
-
-
-def _resolution(mv: dict) -> float:
-    """Slopes smaller than 1/10,000 of the metric's practical threshold read as 0."""
-    thr = mv.get("min_growth_per_hour")
-    return 1e-4 * thr if thr else 1e-9
-
-
-def _interval(values, unit: str, per_hour: bool = False, resolution: float = 1e-9) -> str:
-    if not values or None in values:
-        return ""
-    return f"[{_fmt(values[0], unit, per_hour, resolution)}, {_fmt(values[1], unit, per_hour, resolution)}]"
-
-
-NOT_A_TREND = "not a trend yet"
-
-
-def figure_cells(mv: dict) -> dict[str, tuple[str, bool]]:
-    """Table cells of one per-metric verdict as ``{column: (text, muted)}``.
-
-    Only a leak's 7-day projection and hours to the limit are findings. For "ok" the projection is
-    the flat level carried forward (shown muted, marked "no leak"); for "inconclusive" the line is
-    not a trend yet, so the cell says so instead of a number that would read as a finding
-    (verdict.json keeps every figure).
-    """
-    unit = mv.get("unit") or ""
-    res = _resolution(mv)
-    verdict = mv.get("verdict")
-    pct, htl, proj = mv.get("growth_pct_per_hour"), mv.get("hours_to_limit"), mv.get("projected_7d")
-    cells = {
-        "slope": (_fmt(mv.get("slope_per_hour"), unit, True, res), False),
-        "interval": (_interval(mv.get("slope_interval_per_hour"), unit, True, res), False),
-        "growth": ("–" if pct is None else format_pct_per_hour(snap(pct, 1e-6)).removesuffix(" %/h"), False),
-    }
-    if verdict == "leak":
-        cells["projected"] = (_fmt(proj, unit), False)
-        cells["projected_interval"] = (_interval(mv.get("projected_interval_7d"), unit), False)
-        cells["hours_to_limit"] = ("–" if htl is None else format_hours(htl), False)
-    elif verdict == "ok":
-        cells["projected"] = ("–" if proj is None else f"{_fmt(proj, unit)} (no leak)", True)
-        cells["projected_interval"] = ("–", True)
-        cells["hours_to_limit"] = ("–" if htl is None else f"{format_hours(htl)} (slow growth)", True)
-    else:
-        cells["projected"] = ("–" if proj is None else f"({NOT_A_TREND})", True)
-        cells["projected_interval"] = ("–", True)
-        cells["hours_to_limit"] = ("–" if htl is None else f"({NOT_A_TREND})", True)
-    return cells
+# Kept for callers of the old names (compare.py); the words live in wording.py.
+_fmt = fmt_figure
+_interval = fmt_interval
 
 
 def metric_rows(verdict: dict) -> list[tuple[str, str, dict]]:
@@ -209,7 +150,7 @@ def render_summary_md(verdict: dict, chart_files: dict[str, Path] | None = None,
     for group, metric, v in metric_rows(verdict):
         c = {k: text for k, (text, _muted) in figure_cells(v).items()}
         lines.append(
-            f"| {group} | {metric} | **{v.get('verdict')}** | {c['slope']} | {c['interval']} | "
+            f"| {group} | {metric} | **{verdict_word(v)}** | {c['slope']} | {c['interval']} | "
             f"{c['growth']} | {c['projected']} | {c['hours_to_limit']} | {v.get('restarts', '–')} | "
             f"{str(v.get('reason', '')).replace('|', '/')} |")
     load = verdict.get("load")
@@ -284,7 +225,7 @@ def render_html(verdict: dict, chart_files: dict[str, Path]) -> str:
                           for k in ("slope", "interval", "growth", "projected", "projected_interval", "hours_to_limit"))
         parts.append(
             f"<tr class='figures'><td>{e(group)}</td><td>{e(metric)}</td>"
-            f"<td class='v' style='color:{c}'>{e(str(mv.get('verdict')))}</td>"
+            f"<td class='v' style='color:{c}'>{e(verdict_word(mv))}</td>"
             + figures
             + f"<td class='num'>{e(str(mv.get('restarts', '–')))}</td></tr>"
             # the reason on a full-width line of its own, so the figures stay on one line

@@ -25,7 +25,13 @@ from llmsoak.analysis.llm_series import locust_totals, read_llm_timeseries, read
 from llmsoak.analysis.load_relation import relate_growth_to_load
 from llmsoak.analysis.samples_reader import read_samples
 from llmsoak.analysis.tracemalloc_report import read_tracemalloc
-from llmsoak.analysis.verdict import analyze_metric, overall_verdict, set_aside_too_short, too_short_note
+from llmsoak.analysis.verdict import (
+    analyze_metric,
+    decided_by,
+    overall_verdict,
+    set_aside_too_short,
+    too_short_note,
+)
 from llmsoak.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, CommandError
 from llmsoak.events import read_events
 from llmsoak.profile import Profile, ProfileError, load_profile
@@ -122,6 +128,8 @@ class TargetResult:
     df: object
     series: dict[str, SeriesResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    limit_bytes: float | None = None
+    """The memory limit its verdicts used (given, the profile's, or the cgroup limit in its samples)."""
 
     def to_json(self) -> dict:
         deciding, _ = set_aside_too_short(s.verdict for m, s in self.series.items() if m in DECIDING_METRICS)
@@ -183,7 +191,9 @@ def analyze_series(df, metric: str, *, limit: float | None = None,
 def _analyze_target(name: str, path: Path, metrics: tuple[str, ...] | list[str], limit, min_growth) -> TargetResult:
 
     frame = read_samples(path)
-    result = TargetResult(name=name, source=path, df=frame.df,
+    if limit is None:
+        limit = cgroup_limit(frame.df)
+    result = TargetResult(name=name, source=path, df=frame.df, limit_bytes=limit,
                           notes=[f"{path.name}: {n}" for n in frame.notes])
     for metric in metrics:
         if metric not in frame.df.columns:
@@ -197,6 +207,15 @@ def _analyze_target(name: str, path: Path, metrics: tuple[str, ...] | list[str],
         if res is not None:
             result.series[metric] = res
     return result
+
+
+def cgroup_limit(df) -> float | None:
+    """The latest ``cgroup_limit_bytes`` in a samples frame (the container's memory limit), if sampled."""
+    if "cgroup_limit_bytes" not in df.columns:
+        return None
+    values = df["cgroup_limit_bytes"].dropna()
+    values = values[values > 0]
+    return float(values.iloc[-1]) if len(values) else None
 
 
 def profile_of_run(path: Path | None, notes: list[str]) -> Profile | None:
@@ -287,7 +306,7 @@ def analyze_run(run_dir: str | Path, *, limit: float | None = None,
     events = read_events(files.events) if files.events is not None else []
 
     analysis = RunAnalysis(root=files.root, verdict={}, targets=targets, primary=primary,
-                           t0_s=_start_time(targets, load), limit_bytes=limit, load=load,
+                           t0_s=_start_time(targets, load), limit_bytes=targets[primary].limit_bytes, load=load,
                            latency=latency, generator=generator, tracemalloc=trace, events=events,
                            notes=notes)
     analysis.verdict = build_verdict(analysis, source=str(files.root), load_json=load_json,
@@ -304,6 +323,8 @@ def analyze_samples(path: str | Path, metric: str = "rss_bytes", *, limit: float
     if metric not in frame.df.columns:
         raise CommandError(f"{path}:1: no {metric!r} column (columns: {', '.join(frame.metric_columns)}; "
                            "choose one with --metric)")
+    if limit is None and metric in LIMITED_METRICS:
+        limit = cgroup_limit(frame.df)
     res = analyze_series(frame.df, metric, limit=limit, min_growth_pct_per_hour=min_growth_pct_per_hour)
     if res is None:
         raise CommandError(f"{path}: fewer than two values in {metric!r}: nothing to analyse")
@@ -342,14 +363,16 @@ def build_verdict(analysis: RunAnalysis, *, source: str, load_json: dict | None,
     if include_latency:
         deciding_verdicts += [s.verdict for s in analysis.latency.values()]
     prim = analysis.targets[analysis.primary]
+    overall = overall_verdict(deciding_verdicts) if deciding_verdicts else "inconclusive"
+    named = [(m, s.verdict) for t in analysis.targets.values() for m, s in t.series.items() if m in deciding]
+    named += [(m, s.verdict) for m, s in analysis.latency.items()] if include_latency else []
     out: dict = {
         "schema": SCHEMA,
-        "verdict": overall_verdict(deciding_verdicts) if deciding_verdicts else "inconclusive",
+        "verdict": overall,
         "source": source,
         "target": analysis.primary,
         "metrics": {m: s.verdict_json() for m, s in prim.series.items()},
-        "decided_by": sorted({m for t in analysis.targets.values() for m in t.series if m in deciding}
-                             | (set(analysis.latency) if include_latency else set())),
+        "decided_by": decided_by(named, overall, deciding_verdicts),
         "limit_bytes": analysis.limit_bytes,
     }
     if not deciding_verdicts:

@@ -141,7 +141,8 @@ def seasonal_component(t_h: np.ndarray, y: np.ndarray, lag_h: float = 3.0) -> np
     """The 24 h + 12 h harmonic part of ``y``, estimated so that steps and trends do not leak into it.
 
     The harmonics are fitted to lagged differences ``y(t) - y(t - lag_h)`` (a trend becomes a
-    constant, a single step a short burst that the trimmed refit drops), then integrated back.
+    constant, a smoothly bending trend a slow polynomial, a single step a short burst that the
+    trimmed refit drops), then integrated back.
     """
     t_h = np.asarray(t_h, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -153,7 +154,12 @@ def seasonal_component(t_h: np.ndarray, y: np.ndarray, lag_h: float = 3.0) -> np
     i = np.flatnonzero(ok)
     j = j[ok]
     dy = y[i] - y[j]
-    X = np.column_stack([t_h[i] - t_h[j], H[i] - H[j]])
+    # Lagged differences of t and t^2 absorb a trend whose rate changes steadily (a slow
+    # warm-up over two days), which the harmonics would otherwise partly take for a daily cycle.
+    span = max(float(t_h[-1] - t_h[0]), 1e-9)
+    u = (t_h - t_h[0]) / span
+    poly = np.column_stack([u[i] ** p - u[j] ** p for p in (1, 2)])
+    X = np.column_stack([poly, H[i] - H[j]])
     keep = np.ones(len(dy), dtype=bool)
     for _ in range(3):
         beta, *_ = np.linalg.lstsq(X[keep], dy[keep], rcond=None)
@@ -165,4 +171,4 @@ def seasonal_component(t_h: np.ndarray, y: np.ndarray, lag_h: float = 3.0) -> np
         if new_keep.sum() < 0.5 * len(dy) or (new_keep == keep).all():
             break
         keep = new_keep
-    return H @ beta[1:]
+    return H @ beta[2:]

@@ -1,14 +1,19 @@
-"""The per-metric leak verdict: segments → windows → current regime → trend → decision.
+"""The per-metric leak verdict: segments → windows → current regime → warm-up test → trend → decision.
 
-``analyze_metric`` is the entry point (see DESIGN.md "Verdict JSON"). A metric "leaks" when its
-current regime's slope interval excludes zero in the bad direction AND the slope reaches the
-practical threshold (the larger of ``min_growth_pct_per_hour`` of the level and an absolute
-floor) AND the growth actually observed in the regime (slope × duration) reaches the metric's
-minimum change (metric_specs: e.g. 1.5 % of the level or 1 MiB for memory), so that a short run's
-allocator step or unfinished warm-up is not carried over a week; it is "ok" when the interval
-rules such growth out; otherwise "inconclusive", with an estimate of how many more hours would
-decide. With restarts, each segment is trended and the
-slopes pooled, so a leak hidden by periodic restarts still counts.
+``analyze_metric`` is the entry point; its JSON is the per-metric object of verdict.json
+(docs/formats.md). A metric "leaks" when its current regime's slope interval excludes zero in the
+bad direction AND the slope reaches the practical threshold (``practical_threshold``: the larger of
+``min_growth_pct_per_hour`` of the level and an absolute floor, lower when a limit is close) AND
+the growth persists (one straight line, each third growing) without slowing down (``warmup.py``:
+a warm-up is "inconclusive, still warming up") AND the growth actually observed in the regime
+(slope × duration) reaches the metric's minimum change (metric_specs), so that a short run's
+allocator step or unfinished warm-up is not carried over a week. A leak has a ``severity`` (from the
+time to the limit, else the growth per week). It is "ok" when the interval rules out growth at the
+threshold; otherwise "inconclusive", with an estimate of how many more hours would decide. With
+restarts, each segment is trended and the slopes pooled, so a leak hidden by periodic restarts
+still counts. No 7-day projection reaches more than ``MAX_EXTRAPOLATION`` times the regime's length
+beyond the data. The reason is returned as data (``reason.Reason``); ``wording.py`` words it.
+See docs/leak-statistics.md.
 """
 
 from __future__ import annotations
@@ -19,20 +24,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from llmsoak.analysis import reason as R
+from llmsoak.analysis import wording
 from llmsoak.analysis.envelope import reduce_windows, rolling_min_centered, window_width_s
 from llmsoak.analysis.metric_specs import MetricSpec, metric_spec
-from llmsoak.analysis.regime import find_regime
+from llmsoak.analysis.reason import MAX_EXTRAPOLATION, Reason
+from llmsoak.analysis.regime import find_regime, leading_ramp_end
 from llmsoak.analysis.segments import Segment, find_gaps, split_segments, typical_interval_s
 from llmsoak.analysis.trend import TrendFit, fit_trend, ols_slope, seasonal_component
+from llmsoak.analysis.warmup import WarmupEvidence, warmup_evidence
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
-from llmsoak.formatting import (
-    format_hours,
-    format_pct_per_hour,
-    format_sig,
-    format_span_h,
-    format_value,
-    snap,
-)
 
 VERDICTS = ("leak", "ok", "inconclusive")
 PROJECTION_HOURS = 168.0
@@ -42,6 +43,13 @@ ENVELOPE_SMOOTH_WINDOWS = 5  # rolling minimum over 5 windows (~1/80 of a segmen
 MIN_REGIME_POINTS = 12
 SEASONAL_MIN_HOURS = 46.0  # fit the 24 h cycle only when (nearly) two whole days are in view
 ZERO_LEVEL_FRACTION = 1e-6  # a level below a millionth of the threshold (or slope) counts as zero
+LIMIT_HORIZON_H = 720.0
+"""With a limit, growth that would reach it within 30 days counts as a leak however small."""
+MIN_LIMIT_THRESHOLD_FRACTION = 0.1  # ... but the limit lowers the threshold at most tenfold
+SEVERITY_HOURS_TO_LIMIT = (("critical", 24.0), ("fast", 168.0), ("moderate", 720.0))
+SEVERITY_PCT_PER_WEEK = (("fast", 100.0), ("moderate", 16.8))
+SATURATING_MAX_TAU_SPANS = 5.0  # a levelling-off fit slower than this many run lengths: no settle time
+MIN_MORE_HOURS = 5 / 60.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,7 +66,8 @@ class MetricVerdict:
     projected_interval_7d: tuple[float, float] | None
     hours_to_limit: float | None
     restarts: int
-    reason: str
+    why: Reason | None
+    """Why this verdict, as data (a code and its figures); ``reason`` is its sentence."""
     threshold_per_hour: float | None = None
     """The practical threshold applied (metric unit per hour)."""
     level: float | None = None
@@ -74,6 +83,15 @@ class MetricVerdict:
     min_change: float | None = None
     """The observed change a leak verdict needs (metric_specs ``min_change_*``; metric unit)."""
     regime_start: float | None = None
+    severity: str | None = None
+    """For a leak: "slow", "moderate", "fast" or "critical" (``severity``); else None."""
+    regime_hours: float | None = None
+    """Length of the current regime (hours; summed over runs between restarts when pooled)."""
+    extrapolation: float | None = None
+    """How far a 7-day projection reaches beyond the regime, in regime lengths; above
+    ``MAX_EXTRAPOLATION`` there is no projection (null)."""
+    warmup: WarmupEvidence | None = None
+    """For "inconclusive, still warming up": the evidence (slowing growth, levelling-off fit)."""
     segments: tuple[Segment, ...] = ()
     gaps: tuple[tuple[float, float], ...] = ()
     samples: int = 0
@@ -89,8 +107,18 @@ class MetricVerdict:
     """Start and end (Unix s) of the current regime's fitted line."""
     trend_y: np.ndarray = field(default_factory=lambda: np.empty(0))
 
+    @property
+    def reason(self) -> str:
+        """The one sentence a person can act on (``wording.reason_sentence``)."""
+        return wording.reason_sentence(self.why) if self.why is not None else ""
+
+    @property
+    def reason_code(self) -> str | None:
+        """The machine-readable reason (``reason.CODES``)."""
+        return self.why.code if self.why is not None else None
+
     def to_json(self) -> dict:
-        """The DESIGN.md per-metric dict, plus threshold, level, hours_needed, regime and segments."""
+        """The per-metric dict of verdict.json (docs/formats.md)."""
         return {
             "verdict": self.verdict, "unit": self.unit,
             "slope_per_hour": _num(self.slope_per_hour),
@@ -99,10 +127,16 @@ class MetricVerdict:
             "projected_7d": _num(self.projected_7d),
             "projected_interval_7d": _pair(self.projected_interval_7d),
             "hours_to_limit": _num(self.hours_to_limit),
-            "restarts": self.restarts, "reason": self.reason,
+            "restarts": self.restarts, "reason": self.reason, "reason_code": self.reason_code,
             "min_growth_per_hour": _num(self.threshold_per_hour), "level": _num(self.level),
             "hours_needed": _num(self.hours_needed), "too_short": self.too_short,
-            "regime_start": _num(self.regime_start),
+            "regime_start": _num(self.regime_start), "regime_hours": _num(self.regime_hours),
+            "severity": self.severity, "extrapolation": _num(self.extrapolation),
+            "warmup": None if self.warmup is None else {
+                "thirds_per_hour": [_num(x) for x in self.warmup.thirds_per_hour],
+                "start_slope_per_hour": _num(self.warmup.start_slope_per_hour),
+                "end_slope_per_hour": _num(self.warmup.end_slope_per_hour),
+                "fit_gain": _num(self.warmup.fit_gain), "level_off": _num(self.warmup.level_off)},
             "observed_change": _num(self.observed_change), "min_change": _num(self.min_change),
             "samples": self.samples, "gaps": len(self.gaps),
             "segments": [s.to_json() for s in self.segments],
@@ -126,6 +160,10 @@ class _SegmentFit:
     settled: bool
     fit: TrendFit | None
     thirds: tuple[float, float, float] = (0.0, 0.0, 0.0)  # slopes of the regime's thirds (per hour)
+    warmup: WarmupEvidence | None = None
+    """Set when the regime's growth slows down (a warm-up): the evidence the reason quotes."""
+    warmup_from_h: float = 0.0
+    """Segment hour the warm-up evidence starts at (``warmup.settle_h`` counts from there)."""
 
 
 def analyze_metric(df, metric: str = "rss_bytes", *, limit: float | None = None,
@@ -160,11 +198,12 @@ def analyze_metric(df, metric: str = "rss_bytes", *, limit: float | None = None,
     segments = split_segments(t, ids.get("pid"), ids.get("create_time"))
     restarts = max(len(segments) - 1, 0)
     base = dict(metric=metric, unit=spec.unit, restarts=restarts, segments=tuple(segments), samples=len(t))
+    about = dict(metric=metric, unit=spec.unit, kind=spec.kind, direction=spec.direction)
     if len(t) < MIN_REGIME_POINTS:
         return MetricVerdict(verdict="inconclusive", slope_per_hour=None, slope_interval_per_hour=None,
                              growth_pct_per_hour=None, projected_7d=None, projected_interval_7d=None,
-                             hours_to_limit=None, reason=f"{metric} has only {len(t)} sample(s); "
-                             f"at least {MIN_REGIME_POINTS} over an hour or more are needed to judge a trend.",
+                             hours_to_limit=None, why=Reason(R.TOO_FEW_SAMPLES, samples=len(t),
+                                                             min_samples=MIN_REGIME_POINTS, **about),
                              **base)
     interval_s = typical_interval_s(t)
     total_s = float(t[-1] - t[0])
@@ -185,8 +224,7 @@ def analyze_metric(df, metric: str = "rss_bytes", *, limit: float | None = None,
         return MetricVerdict(verdict="inconclusive", slope_per_hour=None, slope_interval_per_hour=None,
                              growth_pct_per_hour=None, projected_7d=None, projected_interval_7d=None,
                              hours_to_limit=None, hours_needed=max(1.0 - hours, 0.5),
-                             reason=f"{metric}: the current run of the target ({hours:.1f} h) is too short "
-                             "to fit a trend; collect at least an hour of samples.", **common)
+                             why=Reason(R.TOO_SHORT_TO_FIT, regime_hours=hours, **about), **common)
     return _decide(metric, spec, usable, limit, restarts, common)
 
 
@@ -202,11 +240,35 @@ def _fit_segment(t, y, seg, spec, interval_s, total_s, seed, env_t, env_y) -> _S
         return _SegmentFit(seg, t_h, z, 0, False, None)
     seasonal_seg = (t_h[-1] - t_h[0]) >= SEASONAL_MIN_HOURS
     zd = z - seasonal_component(t_h, z) if seasonal_seg else z
-    regime = find_regime(t_h, zd)
+    warm_at: dict[int, WarmupEvidence] = {}
+
+    def evidence(start: int) -> WarmupEvidence:
+        if start not in warm_at:
+            level = float(np.median(z[start:]))
+            tolerance = 0.5 * max(spec.min_change_pct / 100.0 * abs(level), spec.min_change_abs)
+            warm_at[start] = warmup_evidence(t_h[start:], zd[start:], sign=spec.direction,
+                                             tolerance=tolerance, seed=seed)
+        return warm_at[start]
+
+    # A straight stretch whose growth slows down is a warm-up's tail, not the current regime:
+    # look for a later one (a warm-up, then a leak), else judge it as a warm-up. A later stretch
+    # is a leak after the warm-up only if it is clearly straighter or faster than the warm-up
+    # curve carried on (a shorter piece of the same curve looks straighter, not less curved).
+    # Only a segment that slows down as a whole (after its leading ramp) is warming up: a leak's
+    # rate wobbles with the load, and a short late stretch can slow down by chance.
+    ramp = leading_ramp_end(t_h, zd)
+    whole = evidence(ramp)
+
+    def warm_tail(start: int) -> bool:
+        return start <= ramp or whole.explains(t_h[start:], evidence(start))
+
+    regime = find_regime(t_h, zd, reject=warm_tail if whole.slowing else None, direction=spec.direction)
     r = regime.start_idx
     seasonal_fit = (t_h[-1] - t_h[r]) >= SEASONAL_MIN_HOURS
     fit = fit_trend(t_h[r:], z[r:] if seasonal_fit else zd[r:], seasonal=seasonal_fit, seed=seed)
-    return _SegmentFit(seg, t_h, z, r, regime.settled, fit, _thirds(t_h[r:], zd[r:]))
+    warming = whole.slowing and (warm_tail(r) or not regime.settled)
+    return _SegmentFit(seg, t_h, z, r, regime.settled, fit, _thirds(t_h[r:], zd[r:]),
+                       whole if warming else None, float(t_h[ramp]))
 
 
 def _thirds(t_h: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -230,6 +292,69 @@ def _uptime_origin_h(seg: Segment) -> float:
     return 0.0
 
 
+def _pool(usable: list[_SegmentFit], sign: int, level: float, spec: MetricSpec):
+    """Inverse-variance pooled slope of the runs between restarts: (slope, lo, hi, agree, span_h)."""
+    slopes = np.array([u.fit.slope_per_hour for u in usable])
+    # A run that is exactly constant has a standard error of 0: floor it at a resolution far
+    # below any threshold so the weights stay finite (no 1/0) and such runs still count.
+    se_floor = 1e-12 * max(abs(level), spec.min_abs_per_hour, 1e-12)
+    ses = np.maximum([u.fit.slope_se for u in usable], se_floor)
+    w = (ses.min() / ses) ** 2  # relative inverse-variance weights: never overflow
+    s = float(np.sum(w * slopes) / np.sum(w))
+    q = float(np.sum(w * (slopes - s) ** 2))
+    se = float(ses.min() * np.sqrt(1.0 / np.sum(w) * max(1.0, q / (len(usable) - 1) / ses.min() ** 2)))
+    # Pooling needs growth that persists within most runs: a warm-up tail in short runs
+    # between restarts slopes up too, but fades within each run.
+    agree = float(np.mean([_persistent(u, sign) for u in usable]))
+    span_h = float(sum(u.t_h[-1] - u.t_h[u.regime_idx] for u in usable))
+    return s, s - 1.96 * se, s + 1.96 * se, agree, span_h
+
+
+def practical_threshold(spec: MetricSpec, level: float, limit: float | None) -> float:
+    """The smallest growth per hour called a leak (and that "ok" must rule out), in the metric's unit.
+
+    The larger of ``min_growth_pct_per_hour`` of the level and the absolute floor; with a limit,
+    never more than the growth that would reach it within ``LIMIT_HORIZON_H`` (a process close to
+    its limit leaks dangerously at a rate that is small against its level).
+    """
+    threshold = max(spec.min_growth_pct_per_hour / 100.0 * abs(level), spec.min_abs_per_hour)
+    if limit is not None:
+        headroom = (limit - level) * spec.direction
+        threshold = max(min(threshold, headroom / LIMIT_HORIZON_H), threshold * MIN_LIMIT_THRESHOLD_FRACTION)
+    return threshold
+
+
+def severity(growth_pct_per_hour: float | None, hours_to_limit: float | None) -> str | None:
+    """How bad a leak is: from the time to the limit when one is known, else from growth per week.
+
+    With a limit: "critical" within a day, "fast" within a week, "moderate" within 30 days, else
+    "slow". Without: "fast" from +100 % of the level a week, "moderate" from +17 % (0.1 %/h),
+    else "slow"; None when the level is 0 (no percentage).
+    """
+    if hours_to_limit is not None:
+        for name, hours in SEVERITY_HOURS_TO_LIMIT:
+            if hours_to_limit <= hours:
+                return name
+        return "slow"
+    if growth_pct_per_hour is None:
+        return None
+    per_week = abs(growth_pct_per_hour) * PROJECTION_HOURS
+    for name, pct in SEVERITY_PCT_PER_WEEK:
+        if per_week >= pct:
+            return name
+    return "slow"
+
+
+def _warmup_hours_needed(cur: _SegmentFit, now_h: float) -> float:
+    """More hours until a warm-up would have levelled off and stayed flat as long again."""
+    w = cur.warmup
+    elapsed = max(now_h - cur.warmup_from_h, 1e-9)
+    if w.settle_h is None or w.tau_h is None or w.tau_h >= SATURATING_MAX_TAU_SPANS * elapsed:
+        return max(now_h, MIN_MORE_HOURS)  # no usable levelling-off fit: as long again
+    settle_at = cur.warmup_from_h + w.settle_h
+    return max(2.0 * settle_at - now_h, 0.5 * now_h, MIN_MORE_HOURS)
+
+
 def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     cur = usable[-1]
     fit = cur.fit
@@ -238,26 +363,13 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     level = float(np.median(cur.z[cur.regime_idx:]))
     s, lo, hi = fit.slope_per_hour, fit.slope_lo, fit.slope_hi
     settled = cur.settled or _persistent(cur, sign)
-    pooled_note = ""
+    pooled_runs, pooled_growing = 0, None
     span_h = regime_h
     if len(usable) >= 2:
-        slopes = np.array([u.fit.slope_per_hour for u in usable])
-        # A run that is exactly constant has a standard error of 0: floor it at a resolution far
-        # below any threshold so the weights stay finite (no 1/0) and such runs still count.
-        se_floor = 1e-12 * max(abs(level), spec.min_abs_per_hour, 1e-12)
-        ses = np.maximum([u.fit.slope_se for u in usable], se_floor)
-        w = (ses.min() / ses) ** 2  # relative inverse-variance weights: never overflow
-        s = float(np.sum(w * slopes) / np.sum(w))
-        q = float(np.sum(w * (slopes - s) ** 2))
-        se = float(ses.min() * np.sqrt(1.0 / np.sum(w) * max(1.0, q / (len(usable) - 1) / ses.min() ** 2)))
-        lo, hi = s - 1.96 * se, s + 1.96 * se
-        # Pooling needs growth that persists within most runs: a warm-up tail in short runs
-        # between restarts slopes up too, but fades within each run.
-        agree = float(np.mean([_persistent(u, sign) for u in usable]))
-        settled = agree >= 0.75
-        span_h = float(sum(u.t_h[-1] - u.t_h[u.regime_idx] for u in usable))
-        pooled_note = f" (pooled over {len(usable)} runs between restarts, {agree:.0%} of them growing)"
-    threshold = max(spec.min_growth_pct_per_hour / 100.0 * abs(level), spec.min_abs_per_hour)
+        s, lo, hi, pooled_growing, span_h = _pool(usable, sign, level, spec)
+        settled = pooled_growing >= 0.75
+        pooled_runs = len(usable)
+    threshold = practical_threshold(spec, level, limit)
     bad_s, bad_lo, bad_hi = (s, lo, hi) if sign > 0 else (-s, -hi, -lo)
     # Growth in % of a zero (or numerically zero) level is undefined: null, and the reason says why.
     growth_pct = 100.0 * s / abs(level) if abs(level) > ZERO_LEVEL_FRACTION * max(threshold, abs(s), 1e-300) else None
@@ -267,19 +379,22 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
     observed = s * span_h
     min_change = max(spec.min_change_pct / 100.0 * abs(level), spec.min_change_abs)
     too_small = sign * observed < min_change
+    proven = bad_lo > 0 and bad_s >= threshold and settled
+    now_h = float(cur.t_h[-1])
 
-    hours_needed = None
-    if bad_lo > 0 and bad_s >= threshold and settled and too_small:
+    code, hours_needed = None, None
+    if proven and too_small:
         # Growth is real and fast, but too little of it has been seen: never "ok", never a
         # projection; the hours until the trend would have produced the minimum change.
-        verdict = "inconclusive"
+        verdict, code = "inconclusive", R.TOO_LITTLE_CHANGE
         hours_needed = max(0.5, min_change / bad_s - span_h)
-    elif bad_lo > 0 and bad_s >= threshold and settled:
-        verdict = "leak"
-    elif bad_hi < threshold or bad_hi <= 0:  # growth that matters (or any growth at all) ruled out
-        verdict = "ok"
+    elif proven:
+        verdict, code = "leak", R.GROWING
+    elif bad_hi < threshold or bad_hi <= 0:  # growth that counts as a leak (or any growth) ruled out
+        verdict, code = "ok", R.RULED_OUT
     else:
         verdict = "inconclusive"
+        code = R.UNDECIDED if settled else R.CHANGES_COURSE
         half = max((bad_hi - bad_lo) / 2, 1e-300)
         target = max(threshold - bad_s, bad_s, threshold * 0.25, 1e-300)
         factor = (half / target) ** (2.0 / 3.0) if half > target else 1.0
@@ -287,52 +402,71 @@ def _decide(metric, spec, usable, limit, restarts, common) -> MetricVerdict:
 
     # A utilisation (CPU, GPU) drifts for minutes while the load settles: no "leak" (drift)
     # verdict on a regime shorter than the spec's minimum, whatever its rate.
-    too_brief = (verdict == "leak" or (verdict == "inconclusive" and too_small and bad_lo > 0)) \
-        and span_h < spec.min_trend_hours
-    if too_brief:
-        verdict = "inconclusive"
+    if (verdict == "leak" or (verdict == "inconclusive" and too_small and bad_lo > 0)) \
+            and span_h < spec.min_trend_hours:
+        verdict, code = "inconclusive", R.UTILISATION_SETTLING
         hours_needed = spec.min_trend_hours - span_h
+    # Growth that slows down through the run is a warm-up until it has levelled off: not a leak,
+    # not "ok" either while it still rises.
+    elif len(usable) == 1 and cur.warmup is not None and bad_s > 0 and verdict != "ok":
+        verdict, code = "inconclusive", R.WARMING_UP
+        hours_needed = _warmup_hours_needed(cur, now_h)
 
     # "ok" claims a leak at the threshold is ruled out: only if such a leak would have moved the
     # metric by two measurement resolutions (a memory page, one count) within the regime.
     unresolved = verdict == "ok" and spec.resolution > 0 and threshold * span_h < 2.0 * spec.resolution
     if unresolved:
-        verdict = "inconclusive"
+        verdict, code = "inconclusive", R.TOO_SHORT_TO_RULE_OUT
         hours_needed = 2.0 * spec.resolution / threshold - span_h
 
     origin_h = _uptime_origin_h(cur.segment)
     dt = origin_h + PROJECTION_HOURS - fit.t_ref_h
-    projected = fit.intercept + s * dt
-    p_lo, p_hi = sorted((fit.intercept + lo * dt, fit.intercept + hi * dt))
-    # A straight line carried 7 days can cross a physical bound (CPU falling to -534 %): clamp.
-    projected, p_lo, p_hi = (_clamp(x, spec) for x in (projected, p_lo, p_hi))
-    projected_interval = (p_lo, p_hi)
-    if not spec.projects:  # a utilisation carried 7 days (119000 %) means nothing: null
-        projected, projected_interval = None, None
-    now_h = float(cur.t_h[-1])
     level_now = fit.intercept + s * (now_h - fit.t_ref_h)
+    # How far a 7-day projection reaches beyond the data it comes from (in regime lengths).
+    extrapolation = max(origin_h + PROJECTION_HOURS - now_h, 0.0) / max(span_h, 1e-9)
+    projected = projected_interval = None
+    if spec.projects and extrapolation <= MAX_EXTRAPOLATION:
+        # The interval: the wider of the slope's 95 % interval and the slopes the regime's thirds
+        # showed, carried as far: far beyond its data, a trend may keep any rate it has had.
+        thirds = cur.thirds if len(usable) == 1 else ()
+        slope_lo, slope_hi = min((lo, *thirds)), max((hi, *thirds))
+        projected = fit.intercept + s * dt
+        p_lo, p_hi = sorted((fit.intercept + slope_lo * dt, fit.intercept + slope_hi * dt))
+        # A straight line carried 7 days can cross a physical bound (CPU falling to -534 %): clamp.
+        projected, p_lo, p_hi = (_clamp(x, spec) for x in (projected, p_lo, p_hi))
+        projected_interval = (p_lo, p_hi)
     hours_to_limit = None
     if limit is not None and bad_lo > 0 and bad_s > 0:
         gap = (limit - level_now) * sign
         hours_to_limit = 0.0 if gap <= 0 else gap / bad_s
+    sev = severity(growth_pct, hours_to_limit) if verdict == "leak" else None
+
     t0 = cur.segment.start_s
     regime_start = t0 + 3600.0 * float(cur.t_h[cur.regime_idx])
-    if too_brief:
-        reason = _too_brief_reason(metric, spec, s, span_h, pooled_note, hours_needed)
-    elif unresolved:
-        reason = _unresolved_reason(metric, spec, threshold, span_h, pooled_note, hours_needed)
-    elif verdict == "inconclusive" and too_small and bad_lo > 0 and bad_s >= threshold and settled:
-        reason = _too_little_reason(metric, spec, observed, min_change, level, span_h, pooled_note, hours_needed)
-    else:
-        reason = _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h,
-                         float(cur.t_h[cur.regime_idx]), settled, pooled_note, projected, hours_to_limit,
-                         limit, hours_needed, level)
+    w = cur.warmup if code == R.WARMING_UP else None
+    why = Reason(code, metric=metric, unit=spec.unit, kind=spec.kind, direction=sign, slope_per_hour=s,
+                 slope_lo=lo, slope_hi=hi, growth_pct_per_hour=growth_pct, threshold_per_hour=threshold,
+                 level=level, pooled_runs=pooled_runs, pooled_growing=pooled_growing, hours_needed=hours_needed,
+                 regime_hours=span_h, warmup_hours=float(cur.t_h[cur.regime_idx]) if pooled_runs == 0 else 0.0,
+                 observed_change=observed, min_change=min_change, resolution=spec.resolution,
+                 min_trend_hours=spec.min_trend_hours, severity=sev, limit=limit,
+                 hours_to_limit=hours_to_limit if verdict == "leak" else None,
+                 projected_7d=projected if verdict == "leak" else None,
+                 projected_interval_7d=projected_interval if verdict == "leak" else None,
+                 extrapolation=extrapolation if spec.projects else None,
+                 warmup_thirds_per_hour=w.thirds_per_hour if w else None,
+                 warmup_thirds_falling=w.thirds_falling if w else None,
+                 warmup_start_slope_per_hour=w.start_slope_per_hour if w else None,
+                 warmup_end_slope_per_hour=w.end_slope_per_hour if w else None,
+                 warmup_fit_gain=w.fit_gain if w else None, warmup_level_off=w.level_off if w else None,
+                 warmup_hours_seen=now_h - cur.warmup_from_h if w else None)
     return MetricVerdict(
         verdict=verdict, slope_per_hour=s, slope_interval_per_hour=(lo, hi),
         growth_pct_per_hour=growth_pct, projected_7d=projected, projected_interval_7d=projected_interval,
-        hours_to_limit=hours_to_limit, reason=reason, threshold_per_hour=threshold, level=level,
+        hours_to_limit=hours_to_limit, why=why, threshold_per_hour=threshold, level=level,
         hours_needed=hours_needed, too_short=unresolved, regime_start=regime_start, observed_change=observed,
-        min_change=min_change, trend_t=np.array([regime_start, t0 + 3600.0 * now_h]),
+        min_change=min_change, severity=sev, regime_hours=span_h, extrapolation=extrapolation,
+        warmup=w, trend_t=np.array([regime_start, t0 + 3600.0 * now_h]),
         trend_y=np.array([fit.level_at(cur.t_h[cur.regime_idx]), level_now]), **common)
 
 
@@ -345,107 +479,6 @@ def _clamp(v: float, spec: MetricSpec) -> float:
     return v
 
 
-def _reason(metric, spec, verdict, s, lo, hi, growth_pct, threshold, regime_h, regime_from_h,
-            settled, pooled_note, projected, hours_to_limit, limit, hours_needed, level) -> str:
-    """One sentence a person can act on. Figures: 3 significant digits; dust below 1/10,000 of the
-    threshold reads 0; only a leak's reason speaks of the 7-day projection and the limit."""
-    u = spec.unit
-    memory_like = spec.kind in ("memory", "count")
-    resolution = 1e-4 * max(threshold, abs(level) * 1e-6, 1e-300)
-    s, lo, hi = (snap(x, resolution) for x in (s, lo, hi))
-
-    def fv(x):
-        return format_value(x, u)
-
-    rate = f"{fv(s)}/h (95% CI {fv(lo)} to {fv(hi)}/h"
-    if growth_pct is not None:
-        rate += f", {format_pct_per_hour(snap(growth_pct, 1e-6))})"
-    elif abs(level) <= ZERO_LEVEL_FRACTION * max(threshold, abs(s), 1e-300):
-        rate += "; its level is 0, so growth in %/h is undefined)"
-    else:
-        rate += ")"
-    since = (f"over the last {format_span_h(regime_h)} (after the first {format_span_h(regime_from_h)} of warm-up or a "
-             "level shift)" if regime_from_h > 0.05 * max(regime_h, 1e-9) else f"over {format_span_h(regime_h)}")
-    sign = spec.direction
-    if verdict == "leak":
-        grows = "grows" if memory_like else ("falls" if sign < 0 else "drifts up")
-        text = f"{metric} {grows} {rate} {since}{pooled_note}"
-        if projected is not None:
-            text += f"; after 7 days of uptime it would be {fv(projected)}"
-        if hours_to_limit is not None:
-            text += f" and it reaches the {fv(limit)} limit in {format_hours(hours_to_limit)}"
-        return text + "."
-    if verdict == "ok":
-        bad = "growth" if sign > 0 else "a fall"
-        bad_lo, bad_hi = (lo, hi) if sign > 0 else (-hi, -lo)
-        if bad_lo > 0:  # real but slower than matters
-            what = ("grows slowly" if memory_like else "drifts slowly") if sign > 0 else "falls slowly"
-        elif bad_hi < 0:  # significant movement in the harmless direction: say so, not "flat"
-            what = "falls" if sign > 0 else "rises"
-        else:
-            what = "is flat" if memory_like else "shows no drift"
-        ruled_out = (f"which rules out {bad} of {fv(threshold)}/h or more" if threshold > 0
-                     else f"which rules out any {bad}")
-        return f"{metric} {what}: {rate} {since}{pooled_note}, {ruled_out}."
-    if not settled:
-        return (f"{metric} changes course during the run ({rate} in its latest stretch{pooled_note}); "
-                f"no single trend yet, about {_more_hours(hours_needed)} at a steady load would tell.")
-    return (f"{metric} cannot be judged yet: {rate} {since}{pooled_note} includes both no growth and "
-            f"the {fv(threshold)}/h threshold; about {_more_hours(hours_needed)} of samples would decide.")
-
-
-_SETTLING = {"memory": "warm-up or allocator steps", "count": "a pool or warm-up opening a few more",
-             "cpu": "warm-up or load settling", "latency": "queues and caches settling",
-             "throughput": "load settling", "rate": "a burst of errors"}
-
-
-def _too_little_reason(metric, spec, observed, min_change, level, span_h, pooled_note, hours_needed) -> str:
-    """Why a fast but small observed change is "inconclusive": what was seen, what is needed, how long."""
-    def fv(x):  # a change of a percentage is in points, not in % of itself
-        if spec.unit in ("percent", "ratio"):
-            text = format_sig(100 * x if spec.unit == "ratio" else x)
-            return f"{text} {'point' if text == '1' else 'points'}"
-        return format_value(x, spec.unit)
-
-    moved = "rose" if observed >= 0 else "fell"
-    pct = f" ({format_sig(100 * abs(observed) / abs(level))} % of its level)" if abs(level) > 0 else ""
-    what = _SETTLING.get(spec.kind, "warm-up")
-    return (f"{metric} {moved} {fv(abs(observed))}{pct} in {format_span_h(span_h)}{pooled_note}: too little to "
-            f"tell a leak from {what} (a leak verdict needs {fv(min_change)} of observed change); "
-            f"about {_more_hours(hours_needed)} of samples would decide.")
-
-
-def _unresolved_reason(metric, spec, threshold, span_h, pooled_note, hours_needed) -> str:
-    """Why a flat-looking metric is not "ok": a leak at the threshold would not have shown yet."""
-    u = spec.unit
-    return (f"{metric}: too short to rule out a leak of {format_value(threshold, u)}/h (it would have grown "
-            f"only {format_value(threshold * span_h, u)} in {format_span_h(span_h)}{pooled_note}, under twice the "
-            f"measurement resolution of {format_value(spec.resolution, u)}); about {_more_time(hours_needed)} "
-            "of samples would tell.")
-
-
-def _too_brief_reason(metric, spec, s, span_h, pooled_note, hours_needed) -> str:
-    """Why a utilisation rising in a short run is not a drift: load settles over minutes."""
-    moved = "rose" if s >= 0 else "fell"
-    return (f"{metric} {moved} {format_value(abs(s), spec.unit)}/h over {format_span_h(span_h)}{pooled_note}: "
-            f"a utilisation settles for minutes after the load starts, so a drift verdict needs at least "
-            f"{format_span_h(spec.min_trend_hours)} of steady load; about {_more_time(hours_needed)} of samples "
-            "would tell.")
-
-
-def _more_time(hours: float) -> str:
-    """ "3 more minutes" under an hour, else "N more hours"."""
-    if hours < 1.0:
-        n = max(1, math.ceil(hours * 60 - 1e-9))
-        return f"{n} more minute" if n == 1 else f"{n} more minutes"
-    return _more_hours(hours)
-
-
-def _more_hours(hours: float) -> str:
-    n = math.ceil(hours)
-    return f"{n} more hour" if n == 1 else f"{n} more hours"
-
-
 def overall_verdict(verdicts) -> str:
     """"leak" if any metric leaks, else "inconclusive" if any is undecided (or none given), else "ok"."""
     words = [v.verdict for v in verdicts]
@@ -454,6 +487,17 @@ def overall_verdict(verdicts) -> str:
     if not words or "inconclusive" in words:
         return "inconclusive"
     return "ok"
+
+
+def decided_by(named, overall: str, counted) -> list[str]:
+    """The metrics that decided ``overall``: those among ``counted`` whose own verdict is it, sorted.
+
+    ``named`` is ``(metric, MetricVerdict)`` pairs; ``counted`` the verdicts that made up the overall
+    one (after ``set_aside_too_short``). A leak is decided by the leaking metrics alone, not by the
+    counts that were merely inconclusive beside it.
+    """
+    counted_ids = {id(v) for v in counted}
+    return sorted({m for m, v in named if id(v) in counted_ids and v.verdict == overall})
 
 
 def set_aside_too_short(verdicts) -> tuple[list, list]:
@@ -477,7 +521,4 @@ def set_aside_too_short(verdicts) -> tuple[list, list]:
 
 def too_short_note(v) -> str:
     """The verdict.json note for a count verdict set aside by ``set_aside_too_short``."""
-    spec = metric_spec(v.metric)
-    total_h = 2.0 * spec.resolution / v.threshold_per_hour  # a run this long would resolve it
-    return (f"{v.metric}: too short to rule out {format_value(v.threshold_per_hour, v.unit)}/h; about "
-            f"{format_span_h(total_h)} of samples would tell (not counted in the verdict: memory decided it)")
+    return wording.too_short_note(v.metric, v.unit, v.threshold_per_hour, metric_spec(v.metric).resolution)

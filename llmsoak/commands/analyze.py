@@ -26,8 +26,9 @@ def prepare_parser(parser) -> None:
                         help="memory limit for the time-to-limit estimate, e.g. 4GiB or 4294967296 "
                              "(run directory: defaults to the profile's slo.memory_limit_bytes)")
     parser.add_argument("--min-growth-pct-per-hour", type=float, metavar="PCT",
-                        help="growth below this many percent per hour is not called a leak "
-                             "(default: the analysis' own threshold)")
+                        help="growth below this many percent of the level per hour is not called a leak, "
+                             "and 'ok' must rule out growth at it (default: 0.01 for memory; "
+                             "docs/leak-statistics.md lists every metric's)")
     parser.add_argument("--json", metavar="PATH",
                         help="write the verdict JSON here (default for a run: RUN_DIR/analysis/verdict.json)")
     parser.add_argument("--charts", metavar="DIR",
@@ -40,36 +41,6 @@ def prepare_parser(parser) -> None:
     parser.add_argument("--include-latency", action="store_true",
                         help="let TTFT/ITL/e2e p95 and error-rate drift decide the verdict too")
     parser.add_argument("--quiet", action="store_true", help="print only the verdict line")
-
-
-def _summary_lines(verdict: dict) -> list[str]:
-    """The stdout summary: verdict line, then one line per metric (reasons for deciding ones)."""
-    from llmsoak.analysis.report import _fmt  # start-up: numpy, matplotlib; `llmsoak` imports every command
-
-    decided_by = set(verdict.get("decided_by") or [])
-    lines = [f"verdict: {verdict['verdict']} ({verdict.get('source')})"]
-    groups = [("", verdict.get("metrics", {})), ("latency ", verdict.get("latency") or {})]
-    for prefix, metrics in groups:
-        for metric, v in metrics.items():
-            unit = v.get("unit") or ""
-            text = f"  {prefix}{metric}: {v.get('verdict')}, {_fmt(v.get('slope_per_hour'), unit, True)}"
-            # A projection is a finding only for a leak; for ok/inconclusive it would read as one.
-            is_leak = v.get("verdict") == "leak"
-            if is_leak and unit == "bytes" and v.get("projected_7d") is not None:
-                text += f", 7 days {_fmt(v.get('projected_7d'), unit)}"
-            if is_leak and v.get("hours_to_limit") is not None:
-                text += f", limit in {v['hours_to_limit']:.1f} h"
-            if metric in decided_by and v.get("reason"):
-                text += f"\n      {v['reason']}"
-            lines.append(text)
-    if (verdict.get("load") or {}).get("summary"):
-        lines.append(f"  load: {verdict['load']['summary']}")
-    top = (verdict.get("tracemalloc") or {}).get("top") or []
-    if top:
-        lines.append(f"  top growing allocation site: {top[0]['site']} (+{_fmt(top[0]['growth_bytes'], 'bytes')})")
-    if verdict.get("notes"):
-        lines.append(f"  notes: {len(verdict['notes'])} (repairs and gaps: see the report / verdict.json)")
-    return lines
 
 
 def run(args) -> int:
@@ -106,7 +77,9 @@ def run(args) -> int:
     except OSError as err:
         raise CommandError(f"cannot write the analysis: {err.filename or ''}: {err.strerror or err}",
                            EXIT_IO_ERROR) from None
-    lines = _summary_lines(analysis.verdict)
+    from llmsoak.analysis.wording import cli_lines
+
+    lines = cli_lines(analysis.verdict)
     if args.quiet:
         lines = lines[:1]
     elif "report" in written:

@@ -12,8 +12,8 @@ import sys
 import threading
 import time
 
+from llmsoak.analysis.wording import verdict_line
 from llmsoak.events import append_event
-from llmsoak.formatting import format_bytes, format_bytes_per_hour
 from llmsoak.run.manifest import read_json, write_json_atomic
 from llmsoak.rundir import RunDir
 
@@ -39,33 +39,10 @@ def interim_verdict(run: RunDir, timeout_s: float = ANALYSIS_TIMEOUT_S) -> tuple
     return verdict, f"verdict {verdict.get('verdict')}"
 
 
-def deciding_metric(verdict: dict) -> tuple[str | None, dict]:
-    """The metric that decided the verdict (``decided_by``; the first whose own verdict matches the
-    overall one, RSS first), and its entry; (None, {}) when the analysis names none."""
-    metrics = verdict.get("metrics") or {}
-    names = [m for m in (verdict.get("decided_by") or []) if m in metrics]
-    names.sort(key=lambda m: m != "rss_bytes")  # memory first when it is among them: the headline
-    for name in names:
-        if (metrics[name] or {}).get("verdict") == verdict.get("verdict"):
-            return name, metrics[name] or {}
-    return (names[0], metrics[names[0]] or {}) if names else (None, {})
-
-
 def summary_line(verdict: dict | None) -> str:
-    """``leak (rss_bytes): +12.0 MiB/h, 7-day projection 2.1 GiB — <the metric's reason>``
-    for events and the terminal: the verdict, the metric that decided it and its one-sentence reason."""
-    if not verdict:
-        return "no verdict"
-    name, metric = deciding_metric(verdict)
-    head = str(verdict.get("verdict")) + (f" (decided by {name})" if name else "")
-    parts = [head]
-    if name == "rss_bytes" and metric.get("slope_per_hour") is not None:
-        parts.append(format_bytes_per_hour(metric["slope_per_hour"]))
-    # A projection is a finding only for a leak (the analysis greys it out otherwise).
-    if name == "rss_bytes" and metric.get("verdict") == "leak" and metric.get("projected_7d") is not None:
-        parts.append(f"7-day projection {format_bytes(metric['projected_7d'])}")
-    line = ", ".join(parts)
-    return f"{line}: {metric['reason']}" if metric.get("reason") else line
+    """``leak (decided by rss_bytes), +12.0 MiB/h, ...: <the metric's reason>`` for events and the
+    terminal; the words come from the analysis' wording module (llmsoak/analysis/wording.py)."""
+    return verdict_line(verdict)
 
 
 class Checkpointer:

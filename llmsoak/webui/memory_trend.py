@@ -3,7 +3,8 @@
 ``memory_trend(columns, rows, limit_bytes)`` turns the sampler rows the web UI holds into the
 analysis core's per-metric verdict (slope per hour, growth % per hour, 7-day projection, hours to
 limit) plus the few series the chart draws (lower envelope and fitted trend of the current regime),
-thinned for a browser. The statistics live in ``llmsoak.analysis.verdict``; nothing is re-derived here.
+thinned for a browser, and the trend cards' words. The statistics live in ``llmsoak.analysis.verdict``
+and the words in ``llmsoak.analysis.wording``; nothing is re-derived here.
 """
 
 from __future__ import annotations
@@ -65,9 +66,10 @@ def memory_trend(columns: tuple[str, ...], rows: list[tuple], *, limit_bytes: fl
                  metric: str = "rss_bytes") -> dict:
     """The analysis core's verdict for ``metric`` over ``rows`` as a JSON-safe dict.
 
-    Returns ``{"status": "ok", "verdict": {...MetricVerdict.to_json()...}, "envelope": [[t, y]],
-    "trend": [[t, y]], "elapsed_s": float, "points": n}`` or ``{"status": "waiting"|"unavailable",
-    "reason": "..."}`` when there is not enough data or no analysis core.
+    Returns ``{"status": "ok", "verdict": {...MetricVerdict.to_json()...}, "cards": [[label, value,
+    css class, note], ...], "envelope": [[t, y]], "trend": [[t, y]], "elapsed_s": float, "points": n}``
+    or ``{"status": "waiting"|"unavailable", "reason": "..."}`` when there is not enough data or no
+    analysis core. ``cards`` are the Soak page's trend cards (``wording.trend_cards``).
     """
     if metric not in columns or "timestamp" not in columns:
         return {"status": "waiting", "reason": f"no {metric} samples from the sampler yet"}
@@ -79,6 +81,7 @@ def memory_trend(columns: tuple[str, ...], rows: list[tuple], *, limit_bytes: fl
 
         # numpy and pandas load with the first trend, not when the web UI starts
         from llmsoak.analysis.verdict import analyze_metric
+        from llmsoak.analysis.wording import trend_cards
     except ImportError as err:
         return {"status": "unavailable", "reason": f"analysis core not available: {err}"}
     started = time.perf_counter()
@@ -88,9 +91,12 @@ def memory_trend(columns: tuple[str, ...], rows: list[tuple], *, limit_bytes: fl
         verdict = analyze_metric(df, metric=metric, limit=limit_bytes)
     except Exception as err:  # noqa: BLE001 - a live page must keep drawing whatever the analysis says
         return {"status": "unavailable", "reason": f"trend analysis failed: {type(err).__name__}: {err}"}
+    verdict_json = _clean(verdict.to_json())
     out = {
         "status": "ok",
-        "verdict": _clean(verdict.to_json()),
+        "verdict": verdict_json,
+        # The cards' words come from the analysis (wording.py), so the page follows its rules.
+        "cards": trend_cards(verdict_json),
         "envelope": _envelope(verdict),
         "trend": _series(verdict, "trend"),
         "points": len(df),

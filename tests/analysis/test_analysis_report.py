@@ -156,7 +156,8 @@ def test_report_is_self_contained_and_escapes_text(tmp_path):
     assert html.count("<img ") == len([k for k in written if k.startswith("chart:")])
     assert "Verdict: <b>LEAK</b>" in html and "#c62828" in html  # banner coloured by verdict
     md = render_summary_md(analysis.verdict)
-    assert "| target | rss_bytes | **leak** |" in md
+    # the severity rides along the verdict word (30 MiB/h on 400 MiB: +1260 % a week, fast)
+    assert "| target | rss_bytes | **leak (fast)** |" in md
     assert render_html(analysis.verdict, {}).count("<img") == 0
 
 

@@ -16,6 +16,7 @@ from llmsoak.analysis.segments import find_gaps, split_segments, typical_interva
 from llmsoak.analysis.trend import block_bootstrap_indices, fit_trend, lag1_autocorr
 from llmsoak.analysis.verdict import set_aside_too_short
 from llmsoak.errors import CommandError
+from llmsoak.formatting import format_value
 
 T0 = 1.7e9
 
@@ -145,13 +146,20 @@ def test_too_few_samples_is_inconclusive_not_an_error():
     assert v.verdict == "inconclusive" and "sample" in v.reason
 
 
-def test_growth_below_the_practical_threshold_is_ok():
-    # GIVEN 0.05 %/h growth, statistically clear but below the default 0.1 %/h
+def test_slow_steady_growth_is_a_slow_leak_and_the_threshold_can_wave_it_through():
+    # GIVEN 0.05 %/h growth over 48 h, statistically clear (the 2 MiB/h on 4 GB, scaled)
     df = _series(48, 5e5, noise=1e4)
     v = analyze_metric(df)
-    assert v.verdict == "ok" and v.slope_interval_per_hour[0] > 0
-    # WHEN the user lowers the threshold to 0.02 %/h THEN the same data is a leak
-    assert analyze_metric(df, min_growth_pct_per_hour=0.02).verdict == "leak"
+    # THEN it is a leak, named slow (+8.4 % of its level a week), not "ok"
+    assert v.verdict == "leak" and v.severity == "slow" and v.slope_interval_per_hour[0] > 0
+    assert re.search(r": a slow leak \(\+8\.[34] % of its level a week\)", v.reason), v.reason
+    # WHEN the user raises the practical threshold to 0.1 %/h THEN the same data is "ok", and the
+    # sentence says the growth and what the data really rules out (the interval's upper end)
+    ok = analyze_metric(df, min_growth_pct_per_hour=0.1)
+    assert ok.verdict == "ok" and ok.reason.startswith("rss_bytes grows slowly: 488 KiB/h")
+    hi = ok.slope_interval_per_hour[1]
+    assert f"which rules out growth of {format_value(hi, 'bytes')}/h or more" in ok.reason
+    assert f"(a leak counts from {format_value(ok.threshold_per_hour, 'bytes')}/h)" in ok.reason
 
 
 def test_latency_drift_uses_drift_language_and_falling_throughput_is_bad():
@@ -183,7 +191,7 @@ def test_to_json_has_the_design_fields_and_is_serialisable():
 
 def test_overall_verdict_precedence():
     def mv(word):
-        return MetricVerdict("m", word, "", None, None, None, None, None, None, 0, "")
+        return MetricVerdict("m", word, "", None, None, None, None, None, None, 0, None)
     assert overall_verdict([mv("ok"), mv("leak"), mv("inconclusive")]) == "leak"
     assert overall_verdict([mv("ok"), mv("inconclusive")]) == "inconclusive"
     assert overall_verdict([mv("ok"), mv("ok")]) == "ok"
@@ -193,7 +201,7 @@ def test_overall_verdict_precedence():
 def test_too_short_counts_are_set_aside_only_when_memory_answered():
     # GIVEN verdicts with and without the too-short flag
     def mv(metric, word, too_short=False):
-        return MetricVerdict(metric, word, "", None, None, None, None, None, None, 0, "", too_short=too_short)
+        return MetricVerdict(metric, word, "", None, None, None, None, None, None, 0, None, too_short=too_short)
     fds_short = mv("num_fds", "inconclusive", True)
     # WHEN memory has an answer, THEN a too-short count is set aside and the headline is memory's
     kept, aside = set_aside_too_short([mv("rss_bytes", "ok"), fds_short])

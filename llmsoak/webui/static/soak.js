@@ -14,8 +14,11 @@ let lastState = null;
 // The trend cards. Only a leak's 7-day projection and hours to the limit are findings: for
 // "inconclusive" they read "(not a trend yet)", for "ok" the projection is the flat level (muted)
 // and hours to limit are shown only while the slope interval excludes zero upward.
-// Returns [label, value, cssClass, note] rows.
-function trendCards(v) {
+// Returns [label, value, cssClass, note] rows. The server sends them ready (memory_trend's
+// "cards", worded by llmsoak/analysis/wording.py: no per-hour headline from minutes of data, no
+// projection from too short a regime); the rules below are the fallback for an older server.
+function trendCards(v, cards) {
+  if (Array.isArray(cards) && cards.length) return cards;
   v = v || {};
   const verdict = v.verdict;
   const slope = v.slope_per_hour;
@@ -212,7 +215,7 @@ function renderCards(state) {
   const cards = [
     ["Target RSS", fmtBytes(latest.rss_bytes)],
     ["Target CPU", latest.cpu_percent === undefined || latest.cpu_percent === null ? "–" : fmtSig(latest.cpu_percent, 2) + " %"],
-    ...trendCards(v),
+    ...trendCards(v, (state.trend || {}).cards),
     ["Users", state.locust.user_count === null ? "–" : String(state.locust.user_count)],
     ["Requests", all.requests === undefined ? "–" : String(all.requests)],
     ["TTFT p95", all.ttft_p95_ms === undefined || all.ttft_p95_ms === null ? "–" : fmtSig(all.ttft_p95_ms) + " ms"],
