@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 
 from llmsoak.analysis.corpus import LENGTH_CLASSES, VERDICT_SETS, CorpusSeries, generate, recordings
+from llmsoak.analysis.verdict import analyze_metric
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,8 +45,6 @@ class Outcome:
 def score(series: list[CorpusSeries], *, with_limits: bool = True, min_growth_pct_per_hour: float | None = None
           ) -> list[Outcome]:
     """Every series without a limit, and (``with_limits``) again with its limit when it has one."""
-    from llmsoak.analysis.verdict import analyze_metric
-
     out = []
     for s in series:
         for limit in (None, s.limit) if with_limits and s.limit is not None else (None,):

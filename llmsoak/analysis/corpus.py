@@ -29,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from llmsoak.analysis.metric_specs import metric_spec
+from llmsoak.analysis.verdict import practical_threshold
+
 T0 = 1.7e9  # Unix s of the first sample
 HOUR = 3600.0
 MIB = 1024.0 * 1024.0
@@ -87,9 +90,6 @@ class CorpusSeries:
 
     def accepts(self, limit: float | None = None) -> frozenset[str]:
         """The verdicts that are right for this series analysed with ``limit`` (see the module docstring)."""
-        from llmsoak.analysis.metric_specs import metric_spec
-        from llmsoak.analysis.verdict import practical_threshold
-
         if self.label is not None:
             return VERDICT_SETS[self.label]
         spec = metric_spec(self.metric)

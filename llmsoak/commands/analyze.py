@@ -8,6 +8,7 @@ drift decide too with --include-latency.
 
 from __future__ import annotations
 
+from llmsoak.analysis.wording import cli_lines  # no numpy: wording is plain text
 from llmsoak.errors import EXIT_BAD_INPUT, EXIT_IO_ERROR, CommandError
 from llmsoak.rundir import RunDir
 from llmsoak.units import parse_size
@@ -77,8 +78,6 @@ def run(args) -> int:
     except OSError as err:
         raise CommandError(f"cannot write the analysis: {err.filename or ''}: {err.strerror or err}",
                            EXIT_IO_ERROR) from None
-    from llmsoak.analysis.wording import cli_lines
-
     lines = cli_lines(analysis.verdict)
     if args.quiet:
         lines = lines[:1]

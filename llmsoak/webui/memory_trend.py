@@ -13,6 +13,8 @@ import math
 import time
 from typing import Any
 
+from llmsoak.analysis.wording import trend_cards
+
 MIN_ROWS = 10
 """Fewer samples than this: no trend yet (the analysis would say inconclusive anyway)."""
 MAX_CHART_POINTS = 600
@@ -81,7 +83,6 @@ def memory_trend(columns: tuple[str, ...], rows: list[tuple], *, limit_bytes: fl
 
         # numpy and pandas load with the first trend, not when the web UI starts
         from llmsoak.analysis.verdict import analyze_metric
-        from llmsoak.analysis.wording import trend_cards
     except ImportError as err:
         return {"status": "unavailable", "reason": f"analysis core not available: {err}"}
     started = time.perf_counter()
