@@ -264,10 +264,10 @@ VLLM_ENV = {
 
 
 def start_vllm(python: Path, model_dir: Path, log_path: Path, *, context_tokens: int = CONTEXT_TOKENS,
-               extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+               extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, port: int = 0,
                ready_timeout_s: float = 420.0) -> EngineServer:
-    """``vllm serve`` (the venv's own CLI) on a free 127.0.0.1 port, serving :data:`SERVED_MODEL`."""
-    port = free_port()
+    """``vllm serve`` (the venv's own CLI) on 127.0.0.1 (``port`` 0: a free one), serving :data:`SERVED_MODEL`."""
+    port = port or free_port()
     argv = [str(python.parent / "vllm"), "serve", str(model_dir), "--served-model-name", SERVED_MODEL,
             "--host", "127.0.0.1", "--port", str(port), "--max-model-len", str(context_tokens),
             "--dtype", "float32", *extra_args]
@@ -277,13 +277,14 @@ def start_vllm(python: Path, model_dir: Path, log_path: Path, *, context_tokens:
 
 def start_llamacpp(python: Path, gguf_path: Path, log_path: Path, *, context_tokens: int = CONTEXT_TOKENS,
                    interrupt_requests: bool = True, extra_args: tuple[str, ...] = (),
-                   env: dict[str, str] | None = None, ready_timeout_s: float = 120.0) -> EngineServer:
-    """llama-cpp-python's server on a free 127.0.0.1 port, serving :data:`SERVED_MODEL`.
+                   env: dict[str, str] | None = None, port: int = 0,
+                   ready_timeout_s: float = 120.0) -> EngineServer:
+    """llama-cpp-python's server on 127.0.0.1 (``port`` 0: a free one), serving :data:`SERVED_MODEL`.
 
     ``interrupt_requests=True`` is the server's own default (nothing passed); False passes
     ``--interrupt_requests False``.
     """
-    port = free_port()
+    port = port or free_port()
     argv = [str(python), "-m", "llama_cpp.server", "--model", str(gguf_path), "--model_alias", SERVED_MODEL,
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(context_tokens)]
     if not interrupt_requests:
