@@ -162,8 +162,9 @@ main() {
   case "$cmd" in
     ensure)
       [[ $# -le 1 ]] || usage
-      local name
-      for name in $(engines::names "${1:-all}"); do engines::ensure_one "$name"; done
+      local name names
+      names=$(engines::names "${1:-all}") || exit 2
+      for name in $names; do engines::ensure_one "$name"; done
       ;;
     path)
       [[ $# -eq 1 && "$1" != all ]] || usage

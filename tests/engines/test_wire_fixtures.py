@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from support.wire import ENDS, Transcript, load_case
 
 WIRE = Path(__file__).resolve().parents[1] / "fixtures" / "wire"
