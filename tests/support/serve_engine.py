@@ -22,8 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.engines import (CONTEXT_TOKENS, engine_status, start_llamacpp, start_vllm,  # noqa: E402
-                             tiny_model)
+from support.engines import CONTEXT_TOKENS, engine_status, start_llamacpp, start_vllm, tiny_model  # noqa: E402
 
 LEAK_INJECT = Path(__file__).resolve().parent / "leak_inject"
 
