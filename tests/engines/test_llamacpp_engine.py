@@ -13,12 +13,9 @@ import json
 import threading
 import time
 
-import pytest
 from support.processes import wait_until
 from support.wire import exchange
 from wire_cases import CHAT, chat_body, long_text, record
-
-pytestmark = pytest.mark.timeout(300)
 
 # The tiny model writes 150 tokens in a few hundred ms: long enough to be overlapped.
 LONG_REPLY = 150

@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import threading
 
-import pytest
 from support.wire import exchange
 from wire_cases import CHAT, chat_body, long_text, record, record_text
-
-pytestmark = pytest.mark.timeout(900)  # the first test pays vLLM's start-up (1-2 min, more under load)
 
 
 def test_chat_stream_is_sse_with_role_chunk_content_usage_and_done(vllm_server):

@@ -9,7 +9,7 @@
 
 All session-scoped, started on 127.0.0.1 with a free port, the whole process tree stopped at the
 end. Every test using one of them gets the ``engines`` marker (``-m "not engines"`` leaves them
-out). Missing engines: skipped with a reason naming ``scripts/engines.sh ensure``, or failed under
+out) and, unless it sets its own, a 900 s timeout. Missing engines: skipped with a reason naming ``scripts/engines.sh ensure``, or failed under
 ``LLMSOAK_REQUIRE_ENGINES=1``. See docs/engines.md.
 """
 
@@ -26,10 +26,17 @@ ENGINE_FIXTURES = {"vllm_server", "llamacpp_server", "start_llamacpp", "vllm_pyt
                    "tiny_hf_model", "tiny_gguf_model"}
 
 
+ENGINE_TEST_TIMEOUT_S = 900
+"""Default pytest-timeout of an engine test: the first one pays vLLM's start-up (1-2 min, more
+when the machine is busy) on top of its own run."""
+
+
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
         if ENGINE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.engines)
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(ENGINE_TEST_TIMEOUT_S))
 
 
 @pytest.fixture(scope="session")
