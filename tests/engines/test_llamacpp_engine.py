@@ -17,8 +17,11 @@ from support.processes import wait_until
 from support.wire import exchange
 from wire_cases import CHAT, chat_body, long_text, record
 
-# The tiny model writes 150 tokens in a few hundred ms: long enough to be overlapped.
+# The tiny model writes 150 tokens in a few hundred ms: long enough to be overlapped. The
+# interrupted stream asks for more, so that a busy machine cannot finish it before the second
+# request arrives (it is cut short anyway, so its transcript stays small).
 LONG_REPLY = 150
+INTERRUPTED_REPLY = 900  # prompt + reply must fit n_ctx 1024, or the stream fails empty
 
 
 def _content(t) -> str:
@@ -92,7 +95,7 @@ def test_unknown_model_is_served_anyway(llamacpp_server):
     assert t.json()["usage"]["completion_tokens"] <= 4
 
 
-def _overlapping_streams(server) -> tuple:
+def _overlapping_streams(server, max_tokens: int) -> tuple:
     """Start a long stream; when its first content arrived, send a second request beside it."""
     t0 = time.perf_counter()
     second: dict = {}
@@ -108,7 +111,7 @@ def _overlapping_streams(server) -> tuple:
 
     # logit_bias: keep the end-of-sequence token out so the first stream would run its full length.
     first = exchange(server.url, "POST", CHAT,
-                     chat_body(server, max_tokens=LONG_REPLY, logit_bias={"1": -100}),
+                     chat_body(server, max_tokens=max_tokens, logit_bias={"1": -100}),
                      on_read=on_read, t0=t0)
     deadline = time.monotonic() + 60
     while "t" not in second and time.monotonic() < deadline:
@@ -117,7 +120,7 @@ def _overlapping_streams(server) -> tuple:
 
 
 def test_default_interrupt_requests_cuts_the_running_stream_short(llamacpp_server):
-    first, second = _overlapping_streams(llamacpp_server)
+    first, second = _overlapping_streams(llamacpp_server, INTERRUPTED_REPLY)
     record("llamacpp_interrupted", llamacpp_server,
            "default interrupt_requests: a long stream, and a second request sent once its first content arrived",
            first, second)
@@ -128,14 +131,14 @@ def test_default_interrupt_requests_cuts_the_running_stream_short(llamacpp_serve
     # The first stream ends early: [DONE] arrives without any finish_reason ...
     assert first.sse_events()[-1] == b"[DONE]"
     assert all(e["choices"][0]["finish_reason"] is None for e in events)
-    assert len(events) - 1 < LONG_REPLY
+    assert len(events) - 1 < INTERRUPTED_REPLY
     # ... and the connection is closed without finishing the HTTP response (no last chunk).
     assert first.end in ("eof", "reset") and not first.framing_complete()
 
 
 def test_interrupt_requests_false_queues_the_second_request(start_llamacpp):
     server = start_llamacpp(interrupt_requests=False)
-    first, second = _overlapping_streams(server)
+    first, second = _overlapping_streams(server, LONG_REPLY)
     record("llamacpp_no_interrupt", server,
            "--interrupt_requests False: the same two overlapping requests; both complete, one after the other",
            first, second)
