@@ -13,6 +13,9 @@ from collections.abc import Iterator
 import pytest
 from support.processes import RunningProcess, llmsoak_cmd, spawn
 
+# Real engines (vLLM, llama.cpp): session fixtures and the `engines` marker; docs/engines.md.
+pytest_plugins = ["support.engine_fixtures"]
+
 
 @pytest.fixture
 def start_stub() -> Iterator:
