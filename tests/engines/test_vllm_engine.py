@@ -34,10 +34,11 @@ def test_chat_stream_is_sse_with_role_chunk_content_usage_and_done(vllm_server):
     assert all("usage" not in e for e in events[:-1]), "only the last chunk carries usage"
     assert token_chunks[-1]["choices"][0]["finish_reason"] == "length"
     assert all(e["choices"][0]["finish_reason"] is None for e in token_chunks[:-1])
-    # Alone on the server, every token is its own chunk (under load they are packed: see below);
-    # the finish_reason rides on the last token's chunk or on an extra one with empty content.
-    assert len(token_chunks) in (16, 17)
-    assert all(e["choices"][0]["delta"]["content"] for e in token_chunks[:16])
+    # Alone on a quiet server every token is its own chunk; on a busy machine even one stream can get
+    # two tokens packed in a chunk (under load many are: see below), so usage, not the chunk count,
+    # counts tokens. The finish_reason rides on the last token's chunk or on an extra empty one.
+    assert 1 <= len(token_chunks) <= 17
+    assert all(e["choices"][0]["delta"]["content"] for e in token_chunks[:-1])
 
 
 def test_tokens_that_end_inside_a_character_give_empty_content_chunks(vllm_server, tiny_hf_model):
