@@ -65,7 +65,7 @@ detail = ""
 if verdict.get("verdict") == "leak" and rss.get("slope_per_hour") is not None:
     projection = (format_bytes(rss["projected_7d"]) if rss.get("projected_7d") is not None
                   else projection_note(rss))  # none from minutes of data: says so
-    detail = f" ({format_bytes_per_hour(rss['slope_per_hour'])}, 7-day projection {projection})"
+    detail = f" ({format_bytes_per_hour(rss['slope_per_hour'])}, 7-day projection: {projection})"
 print(f"{label:<16}verdict {word}{detail}  report: {run_dir}/analysis/report.html")
 PY
 }
