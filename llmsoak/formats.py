@@ -32,8 +32,12 @@ EVENT_KINDS: tuple[str, ...] = (
 )
 """The ``kind`` values of ``events.csv`` (and of the sampler's ``/api/events``)."""
 
-FAILURE_CLASSES: tuple[str, ...] = ("http", "timeout", "disconnect", "malformed", "empty", "other")
-"""Every failed request is counted in exactly one class (``fail_<class>`` columns), in chart order."""
+FAILURE_CLASSES: tuple[str, ...] = (
+    "http", "timeout", "disconnect", "malformed", "empty", "other",
+    "context_overflow", "rate_limited", "server_error", "cut_short",
+)
+"""Every failed request is counted in exactly one class (``fail_<class>`` columns), in chart order.
+The last four came later (issue 11): files written before them lack their columns."""
 
 LLM_LATENCY_COLUMNS_MS: tuple[str, ...] = (
     "ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p95_ms", "tpot_p50_ms",

@@ -17,7 +17,7 @@ from time import perf_counter
 
 from llmsoak.locust.apis import Flavour
 from llmsoak.locust.fast_json import ContentShortcut, parse_json
-from llmsoak.locust.results import RequestResult, classify_exception
+from llmsoak.locust.results import RequestResult, ServerError, classify_exception
 from llmsoak.locust.streams import DONE, NDJSONStream, SSEStream
 
 
@@ -29,9 +29,13 @@ def read_stream_chunks(read_chunk, flavour: Flavour, result: RequestResult, t_se
     sent. Exceptions are classified, never raised. The whole body is read even after a
     failure-free end marker so the connection can be reused.
 
-    One timestamp per read, taken as it returns: the events that arrived together share it, so
-    the first content-bearing one sets TTFT and the others give ITL gaps of 0 (what the client
-    saw: they were in the same TCP read). Per read: one split and one ``perf_counter``. Per
+    One timestamp per read, taken as it returns: the first content-bearing event sets TTFT, and
+    a later read that brought k content events gives k ITL values of (its gap since the previous
+    content read) / k, so a read carrying several events has no spurious 0 gaps (docs/metrics.md;
+    events that came with the first are spread over the second read's gap: n events, n − 1
+    values, summing to the time from the first to the last). When the server's usage reports more tokens
+    than events, each ITL is then made per token (RequestResult.spread_itl_over_tokens). How the
+    stream ended is classified by RequestResult.end_stream. Per read: one split and one ``perf_counter``. Per
     event: a prefix/suffix comparison and a string scan (:class:`ContentShortcut`) for content
     events after the first, else a full JSON parse and the flavour's ``decode_event``.
     """
@@ -42,7 +46,9 @@ def read_stream_chunks(read_chunk, flavour: Flavour, result: RequestResult, t_se
     append = parts.append
     itl = result.itl_ms
     last = 0.0
+    carried = 0
     seen_done_marker = False
+    error: BaseException | None = None
     try:
         while True:
             chunk = read_chunk()
@@ -66,25 +72,23 @@ def read_stream_chunks(read_chunk, flavour: Flavour, result: RequestResult, t_se
                 if arrived:
                     if result.ttft_ms is None:
                         result.ttft_ms = (now - t_sent) * 1000.0
-                    else:
+                        carried = arrived - 1  # came with the first token: spread over the next gap
+                    elif arrived == 1 and not carried:
                         itl.append((now - last) * 1000.0)
-                    if arrived > 1:
-                        itl.extend([0.0] * (arrived - 1))  # same read: no gap the client could see
+                    else:  # the gap delivered them all: spread it over them
+                        arrived += carried
+                        carried = 0
+                        itl.extend([(now - last) * 1000.0 / arrived] * arrived)
                     last = now
             if not chunk:
                 break
     except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes
-        result.fail(*classify_exception(exc))
+        error = exc
     result.e2e_ms = (perf_counter() - t_sent) * 1000.0
     result.content_chunks = len(parts)
     result.text = "".join(parts)
-    if seen_done_marker:
-        result.finished = True
-    if result.failure_class is None:
-        if not parts:
-            result.fail("empty", "no content in the response")
-        elif not result.finished:
-            result.fail("disconnect", "stream ended without its end marker")
+    result.end_stream(content_events=len(parts), done_marker=seen_done_marker, error=error)
+    result.spread_itl_over_tokens()
     return result
 
 
@@ -102,6 +106,8 @@ def read_body(body: bytes | None, flavour: Flavour, result: RequestResult, t_sen
     try:
         text = flavour.decode_body(parse_json(body), result)
     except Exception as exc:  # noqa: BLE001
+        if isinstance(exc, ServerError):
+            result.server_reason = exc.reason[:1000]
         return result.fail(*classify_exception(exc))
     if not text:
         return result.fail("empty", "no content in the response")

@@ -22,15 +22,16 @@ import random
 import time
 from time import perf_counter
 
-from locust import FastHttpUser, task
+from locust import FastHttpUser, events, task
 from locust.exception import StopUser
 
 from llmsoak.locust import internals
 from llmsoak.locust.apis import ChatApp, flavour_for
+from llmsoak.locust.context_window import context_window_for, log_trimming
 from llmsoak.locust.history import ChatHistory
 from llmsoak.locust.metrics import log_llm_metrics
 from llmsoak.locust.response_reader import read_body, read_stream_chunks
-from llmsoak.locust.results import RequestResult, classify_exception
+from llmsoak.locust.results import RequestResult, classify_exception, classify_http_error, server_reason
 from llmsoak.locust.timeseries import get_llm_state
 
 _session_ids = itertools.count(1)
@@ -46,6 +47,9 @@ def builtin_prompt(rng: random.Random, tokens: int) -> str:
     """A prompt of about ``tokens`` tokens (≈ 0.75 words per token) from a small built-in vocabulary."""
     words = max(1, int(tokens * 0.75))
     return "Question: " + " ".join(rng.choice(_WORDS) for _ in range(words)) + "?"
+
+
+events.test_stop.add_listener(lambda **_kw: log_trimming())  # how often histories were trimmed, per process
 
 
 class _WordsConversation:
@@ -123,8 +127,10 @@ class LLMChatUser(FastHttpUser):
             self._started = True
             self._sleep(pattern.first_message_delay_s.sample(rng))
         session_id = f"llmsoak-{self.pattern.name}-{next(_session_ids)}"
-        history = ChatHistory(self.system_prompt if self.flavour.keeps_history else None,
-                              max_turns=pattern.max_history_turns)
+        keeps_history = self.flavour.keeps_history
+        window = context_window_for(self.target) if keeps_history and pattern.history else None
+        history = ChatHistory(self.system_prompt if keeps_history else None,
+                              max_turns=pattern.max_history_turns, window=window)
         turns = pattern.turns_per_session.sample_int(rng, minimum=1)
         conversation = self._conversation(pattern.prompt_tokens.sample_int(rng, minimum=1))
         for turn in range(turns):
@@ -132,7 +138,13 @@ class LLMChatUser(FastHttpUser):
                 self._sleep(pattern.think_time_s.sample(rng))
             history.ask(conversation.message(turn))
             self.flavour.max_tokens = pattern.max_tokens.sample_int(rng, minimum=1)
+            history.fit(self.flavour.max_tokens)  # inside the model's context, as chat front-ends do
             result = self.send(history.to_send(whole=pattern.history), session_id)
+            if result.ok:
+                history.calibrate(result.input_tokens)
+            elif result.failure_class == "context_overflow" and window is not None:
+                window.learn_from(result.server_reason)
+                history.overflowed()
             # a failed turn: the person retypes rather than keeping half a reply
             history.answer(result.text if result.ok else None)
             self._back_off_if_unreachable(result)
@@ -169,8 +181,9 @@ class LLMChatUser(FastHttpUser):
             status = resp.status_code or 0
             result.status = status
             if status >= 400:
+                reason = result.server_reason = server_reason(self._error_body(resp))
                 result.e2e_ms = (perf_counter() - t_sent) * 1000.0
-                result.fail("http", f"HTTP {status}")
+                result.fail(*classify_http_error(status, reason))
             elif status == 0 or resp.headers is None:
                 result.e2e_ms = (perf_counter() - t_sent) * 1000.0
                 result.fail(*classify_exception(internals.response_error(resp) or internals.request_exception(resp)
@@ -194,6 +207,16 @@ class LLMChatUser(FastHttpUser):
         log_llm_metrics(self.environment.stats, self.request_name, result)
         self.llm_state.record(self.pattern.name, result, time.time())
         return result
+
+    @staticmethod
+    def _error_body(resp) -> bytes:
+        """An error response's body (its reason), b"" when it cannot be read. geventhttpclient
+        has read it already, streamed or not: a status it treats as bad (≥ 400) raises with the
+        whole exchange (``http_log``) attached, and the body stays cached as ``content``."""
+        try:
+            return resp.content or b""
+        except Exception:  # noqa: BLE001 - the status alone still classifies the failure
+            return b""
 
     def end_session(self, session_id: str) -> None:
         """Chat apps keep history server-side: tell them the session is over (a normal HTTP row)."""

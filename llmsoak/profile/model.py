@@ -99,6 +99,9 @@ class Target:
     """Command that starts the target (used by ``llmsoak run``); ``None`` = already running."""
     ready_timeout_s: float = 60.0
     """Seconds ``llmsoak run`` waits for a started target to answer."""
+    context_tokens: int | None = None
+    """The served model's context window in tokens (histories are trimmed to fit); None = ask the
+    server (vLLM's ``max_model_len``, llama.cpp's ``/props``), else learn it from an overflow error."""
 
     def resolve_headers(self) -> dict[str, str]:
         """Headers to send, with secrets read from the environment now (never stored)."""

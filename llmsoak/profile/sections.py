@@ -49,7 +49,7 @@ _SECRET_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key
 _PATTERN_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _TOP = ("name", "description", "target", "patterns", "prompts", "load", "run", "sampler", "slo")
 _TARGET = ("url", "flavour", "endpoint", "model", "api_key_env", "headers", "headers_env", "stream",
-           "timeout_s", "connect_timeout_s", "chat", "command", "ready_timeout_s")
+           "timeout_s", "connect_timeout_s", "chat", "command", "ready_timeout_s", "context_tokens")
 _CHAT = ("path", "method", "body", "reply_path", "stream", "delta_path", "usage_path", "end_session")
 _PATTERN = ("base", "description", "weight", "users", "think_time_s", "turns_per_session",
             "prompt_tokens", "max_tokens", "stream", "session_pause_s", "first_message_delay_s",
@@ -96,7 +96,8 @@ def _parse_target(raw: object) -> Target:
         headers=headers, headers_env=headers_env, stream=s.boolean("stream", True),
         timeout_s=s.timespan("timeout_s", 60.0, above=0),
         connect_timeout_s=s.timespan("connect_timeout_s", 10.0, above=0),
-        chat=chat, command=command, ready_timeout_s=s.timespan("ready_timeout_s", 60.0, above=0))
+        chat=chat, command=command, ready_timeout_s=s.timespan("ready_timeout_s", 60.0, above=0),
+        context_tokens=s.number("context_tokens", None, minimum=16, integer=True))
 
 
 def _string_map(s: _Section, key: str) -> dict[str, str]:

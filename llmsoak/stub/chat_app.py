@@ -127,6 +127,13 @@ class ChatFormat:
     def error(self, status: int, message: str) -> bytes:
         return error_body(message)
 
+    def error_event(self, message: str) -> str:
+        event = json.dumps({"error": message})
+        return f"data: {event}\n\n" if self.mode == "sse" else event + "\n"
+
+    def interrupted_end(self) -> str:
+        return "data: [DONE]\n\n" if self.mode == "sse" else ""
+
 
 def error_body(message: str) -> bytes:
     return json.dumps({"error": message}).encode()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from llmsoak.stub.admission import QueueFull
-from llmsoak.stub.faults import HTTP_FAULT_STATUS
+from llmsoak.stub.faults import ERROR_EVENT_MESSAGE, HTTP_FAULT_STATUS, context_overflow_message
 
 if TYPE_CHECKING:
     from llmsoak.stub.http import Responder
@@ -58,6 +58,8 @@ class WireFormat(Protocol):
     def tail(self, result: Result) -> str: ...
     def body(self, result: Result) -> bytes: ...
     def error(self, status: int, message: str) -> bytes: ...
+    def error_event(self, message: str) -> str: ...
+    def interrupted_end(self) -> str: ...
 
 
 async def _sleep_until(loop: asyncio.AbstractEventLoop, deadline: float) -> None:
@@ -77,6 +79,9 @@ async def serve_generation(app: StubApp, resp: Responder, fmt: WireFormat, gen: 
     if fault in HTTP_FAULT_STATUS:
         status = HTTP_FAULT_STATUS[fault]
         resp.send(status, fmt.error(status, f"injected fault {fault}"))
+        return None
+    if fault == "context_overflow":
+        resp.send(400, fmt.error(400, context_overflow_message(gen.prompt_tokens)))
         return None
     if fault == "reset_before_headers":
         resp.reset()
@@ -120,7 +125,7 @@ async def _stream(app: StubApp, loop: asyncio.AbstractEventLoop, resp: Responder
     tokens = gen.tokens
     n = len(tokens)
     malformed_at = n // 2 if fault == "malformed_chunk" else -1
-    reset_after = min(n, max(1, n // 2)) if fault == "reset_mid_stream" else -1
+    reset_after = min(n, max(1, n // 2)) if fault in ("reset_mid_stream", "error_event", "interrupted") else -1
     pacing, rng, admission, stats = app.pacing, app.rng, app.admission, app.stats
     deadline = t_admitted + pacing.ttft_s(gen.prompt_tokens)
     t_first = deadline
@@ -142,7 +147,7 @@ async def _stream(app: StubApp, loop: asyncio.AbstractEventLoop, resp: Responder
             stats.tokens_streamed += reset_after - i
             stats.tokens_generated += reset_after - i
             await resp.drain()
-            resp.reset()
+            _break_stream(app, resp, fmt, fault)
             return None
         if i <= malformed_at < j:
             pending += fmt.events(tokens[i:malformed_at]) + fmt.malformed() + fmt.events(
@@ -162,13 +167,33 @@ async def _stream(app: StubApp, loop: asyncio.AbstractEventLoop, resp: Responder
             pending += fmt.malformed()
         if reset_after == 0:
             resp.write(pending)
-            resp.reset()
+            _break_stream(app, resp, fmt, fault)
             return None
     result = Result(gen.prompt_tokens, n, "".join(tokens), gen.finish_reason, t_arrival, t_admitted,
                     t_first, loop.time())
     resp.write(pending + fmt.tail(result))
     resp.end_stream()
     return result
+
+
+def _break_stream(app: StubApp, resp: Responder, fmt: WireFormat, fault: str | None) -> None:
+    """End a stream part-way as ``fault`` says: ``reset_mid_stream`` resets the connection,
+    ``error_event`` sends the API's error event and ends the body cleanly, ``interrupted`` ends
+    like llama-cpp-python interrupted by another request (``[DONE]`` without a ``finish_reason``,
+    then the connection closes before the body's last chunk; NDJSON: a clean end without the
+    ``done`` line)."""
+    if fault == "error_event":
+        resp.write(fmt.error_event(ERROR_EVENT_MESSAGE.format(id=new_id(app.rng, "req-"))))
+        resp.end_stream()
+    elif fault == "interrupted":
+        end = fmt.interrupted_end()
+        if end:  # SSE: [DONE], then the connection closes without the body's last chunk
+            resp.write(end)
+            resp.close()
+        else:  # NDJSON has no [DONE]: a clean end without the done line
+            resp.end_stream()
+    else:
+        resp.reset()
 
 
 async def _whole(app: StubApp, loop: asyncio.AbstractEventLoop, resp: Responder, fmt: WireFormat,
@@ -189,8 +214,11 @@ async def _whole(app: StubApp, loop: asyncio.AbstractEventLoop, resp: Responder,
     if fault == "empty_response":
         resp.send(200, b"", fmt.body_content_type)
         return None
+    if fault == "error_event":
+        resp.send(500, fmt.error(500, ERROR_EVENT_MESSAGE.format(id=new_id(app.rng, "req-"))))
+        return None
     body = fmt.body(result)
-    if fault == "reset_mid_stream":
+    if fault in ("reset_mid_stream", "interrupted"):
         resp.start_body(200, fmt.body_content_type, len(body))
         resp.write_raw(body[: len(body) // 2])
         await resp.drain()

@@ -10,11 +10,27 @@ import random
 
 FAULT_NAMES = (
     "http_429", "http_500", "http_503", "reset_before_headers", "reset_mid_stream", "stall",
-    "malformed_chunk", "empty_response",
+    "malformed_chunk", "empty_response", "context_overflow", "error_event", "interrupted",
 )
 """Fault names (the contract with the Locust client's failure classes)."""
 
 HTTP_FAULT_STATUS = {"http_429": 429, "http_500": 500, "http_503": 503}
+
+STUB_CONTEXT_TOKENS = 4096
+"""The context window the ``context_overflow`` fault claims the prompt did not fit."""
+
+
+def context_overflow_message(prompt_tokens: int) -> str:
+    """vLLM's words for a prompt past the context (docs/engines.md), with this request's numbers."""
+    asked = STUB_CONTEXT_TOKENS + 1 + prompt_tokens
+    return (f"This model's maximum context length is {STUB_CONTEXT_TOKENS} tokens. However, your "
+            f"prompt contains at least {asked} input tokens, which exceeds this limit even without "
+            "any output tokens. Please reduce the length of the input prompt. (parameter=input_tokens, "
+            f"value={asked})")
+
+
+ERROR_EVENT_MESSAGE = "injected fault error_event: the engine failed while generating (request {id})"
+"""The ``error_event`` fault's message; ``{id}`` becomes a random id (normalised by the client)."""
 
 
 class FaultSpecError(ValueError):

@@ -124,6 +124,13 @@ class _NdjsonFormat:
     def error(self, status: int, message: str) -> bytes:
         return error_body(status, message)
 
+    def error_event(self, message: str) -> str:
+        """Ollama's ``{"error": ...}`` line inside a 200 stream."""
+        return json.dumps({"error": message}) + "\n"
+
+    def interrupted_end(self) -> str:
+        return ""  # no [DONE] in NDJSON: the stream just ends without its done line
+
 
 def _messages_tokens(messages: object) -> int:
     if messages is None:

@@ -174,6 +174,14 @@ class _ChunkFormat:
     def error(self, status: int, message: str) -> bytes:
         return error_body(status, message)
 
+    def error_event(self, message: str) -> str:
+        """vLLM's error event inside a 200 stream."""
+        return "data: " + json.dumps({"error": {"message": message, "type": "InternalServerError",
+                                                "param": None, "code": 500}}) + "\n\n"
+
+    def interrupted_end(self) -> str:
+        return "data: [DONE]\n\n"
+
 
 class ChatChunkFormat(_ChunkFormat):
     """``chat.completion.chunk`` events and the ``chat.completion`` body."""

@@ -52,16 +52,17 @@ def _read(flavour, data: bytes, error=None) -> RequestResult:
 def test_openai_chat_stream_counts_tokens_from_usage_and_times_chunks():
     data = _sse({"choices": [{"delta": {"role": "assistant"}}]},
                 {"choices": [{"delta": {"content": "Hel"}}]},
-                {"choices": [{"delta": {"content": "lo"}}]},
+                {"choices": [{"delta": {"content": "lo"}, "finish_reason": "stop"}]},
                 {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 2}}, b"[DONE]")
     r = _read(OpenAIChat(model="m"), data)
-    assert r.ok and r.text == "Hello" and r.content_chunks == 2
+    assert r.ok and r.text == "Hello" and r.content_chunks == 2 and r.finish_reason == "stop"
     assert (r.input_tokens, r.output_tokens, r.tokens_approximate) == (12, 2, False)
     assert r.ttft_ms is not None and len(r.itl_ms) == 1 and r.e2e_ms >= r.ttft_ms
 
 
 def test_openai_completions_without_usage_counts_chunks_as_approximate():
-    data = _sse({"choices": [{"text": "a"}]}, {"choices": [{"text": "b"}]}, {"choices": [{"text": "c"}]}, b"[DONE]")
+    data = _sse({"choices": [{"text": "a"}]}, {"choices": [{"text": "b"}]},
+                {"choices": [{"text": "c", "finish_reason": "length"}]}, b"[DONE]")
     r = _read(OpenAICompletions(), data)
     assert r.ok and r.output_token_count == 3 and r.tokens_approximate
 

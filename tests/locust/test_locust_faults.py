@@ -8,6 +8,7 @@ requests_total. With ``--processes 2`` the master's totals are the same sums.
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -26,16 +27,21 @@ from support.locust_runs import (
 )
 from support.processes import local_master_args
 
-FAULT_CLASS = {"http_429": "http", "http_500": "http", "http_503": "http",
+from llmsoak.formats import FAILURE_CLASSES
+
+FAULT_CLASS = {"http_429": "rate_limited", "http_500": "server_error", "http_503": "server_error",
                "reset_before_headers": "disconnect", "reset_mid_stream": "disconnect",
-               "stall": "timeout", "malformed_chunk": "malformed", "empty_response": "empty"}
+               "stall": "timeout", "malformed_chunk": "malformed", "empty_response": "empty",
+               "context_overflow": "context_overflow", "error_event": "server_error",
+               "interrupted": "cut_short"}
+NOT_STREAMED = {"interrupted": "disconnect"}  # half a JSON body, then the connection closes
 
 
 def _class_counts(out) -> dict[str, int]:
     totals: dict[str, int] = {}
     for row in series_rows(out):
         if row["pattern"] == "all":
-            for cls in ("http", "timeout", "disconnect", "malformed", "empty", "other"):
+            for cls in FAILURE_CLASSES:
                 totals[cls] = totals.get(cls, 0) + int(row[f"fail_{cls}"])
     return totals
 
@@ -57,8 +63,9 @@ def test_each_fault_is_one_failure_of_its_class(start_stub, tmp_path, flavour, e
     served = stub_json(stub.url, "/_stub/stats")
     injected = served["faults_injected"]
     expected: dict[str, int] = {}
+    classes = {**FAULT_CLASS, **(NOT_STREAMED if not stream else {})}
     for name, n in injected.items():
-        expected[FAULT_CLASS[name]] = expected.get(FAULT_CLASS[name], 0) + n
+        expected[classes[name]] = expected.get(classes[name], 0) + n
     assert sum(expected.values()) >= 10, f"too few faults to judge: {injected}"
     got = {cls: n for cls, n in _class_counts(out).items() if n}
     assert got == expected, f"injected {injected}"
@@ -68,7 +75,13 @@ def test_each_fault_is_one_failure_of_its_class(start_stub, tmp_path, flavour, e
     assert int(aggregated(rows)["Request Count"]) == count(rows, "POST") + count(rows, "DELETE")
     # Normalised messages: one error row per (name, class/detail), never per request.
     with open(out / "st_failures.csv") as fh:
-        assert len(fh.readlines()) <= 1 + 4 * 8
+        messages = [row["Error"] for row in csv.DictReader(fh)]
+    assert len(messages) <= 4 * len(FAULT_CLASS)
+    # The server's own reason is in the message, ids and numbers normalised.
+    assert any("server_error: HTTP 500: injected fault http_N" in m for m in messages), messages
+    assert any("context_overflow: HTTP 400: This model's maximum context length is N tokens." in m
+               for m in messages), messages
+    assert any("injected fault error_event" in m and "<id>" in m for m in messages), messages
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import random
 
 import pytest
 
+from llmsoak.locust import response_reader
 from llmsoak.locust.apis import ChatApp, OllamaChat, OpenAIChat
 from llmsoak.locust.response_reader import read_body, read_stream_chunks
 from llmsoak.locust.results import RequestResult
@@ -48,15 +49,61 @@ def _reader(chunks: list[bytes], error: BaseException | None = None):
     return read_chunk
 
 
-def test_events_in_one_read_share_its_timestamp():
-    texts = [f" t{i}" for i in range(6)]
-    body = _sse(*(_openai_event(t) for t in texts), _usage_event(6), b"[DONE]")
-    r = read_stream_chunks(_reader([body]), OpenAIChat(), RequestResult(status=200), 0.0)
-    assert r.ok and r.text == "".join(texts) and r.output_tokens == 6 and r.content_chunks == 6
-    assert r.itl_ms == [0.0] * 5  # all in one TCP read: no gap the client could see
-    per_event = [_sse(_openai_event(t)) for t in texts] + [_sse(_usage_event(6), b"[DONE]")]
-    r = read_stream_chunks(_reader(per_event), OpenAIChat(), RequestResult(status=200), 0.0)
-    assert r.ok and len(r.itl_ms) == 5 and all(v > 0 for v in r.itl_ms)
+def _finish_event(reason: str = "stop") -> bytes:
+    return json.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}).encode()
+
+
+def _timed_reader(reads: list[tuple[float, bytes]], clock: list[float]):
+    """``read_chunk()`` whose reads "arrive" at the given perf_counter values (set in ``clock``)."""
+    reads = list(reads)
+
+    def read_chunk() -> bytes:
+        if not reads:
+            return b""
+        clock[0], data = reads.pop(0)
+        return data
+    return read_chunk
+
+
+def _read_timed(reads, monkeypatch) -> RequestResult:
+    clock = [0.0]
+    monkeypatch.setattr(response_reader, "perf_counter", lambda: clock[0])
+    return read_stream_chunks(_timed_reader(reads, clock), OpenAIChat(), RequestResult(status=200), 0.0)
+
+
+def test_a_read_carrying_several_events_spreads_its_gap_over_them(monkeypatch):
+    # GIVEN reads at 0.100 s (1 event), 0.120 s (1), 0.160 s (4 events), then the end
+    ev = [_sse(_openai_event(f" t{i}")) for i in range(6)]
+    reads = [(0.100, ev[0]), (0.120, ev[1]), (0.160, b"".join(ev[2:])),
+             (0.161, _sse(_finish_event(), _usage_event(6), b"[DONE]"))]
+    r = _read_timed(reads, monkeypatch)
+    # THEN the 40 ms gap that delivered four tokens gives four ITLs of 10 ms, not 40 + 0 + 0 + 0
+    assert r.ok and r.ttft_ms == pytest.approx(100.0) and r.content_chunks == 6
+    assert r.itl_ms == pytest.approx([20.0, 10.0, 10.0, 10.0, 10.0])
+    assert sum(r.itl_ms) == pytest.approx(60.0)  # first to last token
+
+
+def test_events_that_came_with_the_first_are_spread_over_the_next_gap(monkeypatch):
+    ev = [_sse(_openai_event(f" t{i}")) for i in range(4)]
+    reads = [(0.100, ev[0] + ev[1] + ev[2]), (0.130, ev[3]),
+             (0.131, _sse(_finish_event(), _usage_event(4), b"[DONE]"))]
+    r = _read_timed(reads, monkeypatch)
+    assert r.ok and r.itl_ms == pytest.approx([10.0, 10.0, 10.0])  # n events, n - 1 values
+    # all in one read: no gap was seen, so no ITL (not a run of zeros)
+    one = [(0.1, b"".join(ev) + _sse(_finish_event(), _usage_event(4), b"[DONE]"))]
+    r = _read_timed(one, monkeypatch)
+    assert r.ok and r.itl_ms == [] and r.tpot_ms is None
+
+
+def test_chunks_carrying_several_tokens_make_itl_per_token(monkeypatch):
+    # GIVEN 5 chunks 30 ms apart and usage saying they carried 9 tokens (vLLM under load)
+    ev = [_sse(_openai_event(f" t{i}")) for i in range(5)]
+    reads = [(0.1 + 0.03 * i, e) for i, e in enumerate(ev)]
+    reads.append((0.3, _sse(_finish_event("length"), _usage_event(9), b"[DONE]")))
+    r = _read_timed(reads, monkeypatch)
+    # THEN each ITL is the chunk gap per token: 30 ms × (5 − 1) / (9 − 1) = 15 ms
+    assert r.ok and r.output_tokens == 9 and r.itl_ms == pytest.approx([15.0] * 4)
+    assert r.tpot_ms == pytest.approx((r.e2e_ms - r.ttft_ms) / 8)
 
 
 @pytest.mark.parametrize("bad", [b'{"choices":[{"index":0,"delta":{"content":"\\u00', b"{not json", b'"just a string"'])
@@ -83,7 +130,7 @@ def test_ndjson_stream_through_the_chunk_reader():
 def test_cut_off_and_reset_streams():
     body = _sse(_openai_event(" a"), _openai_event(" b"))
     r = read_stream_chunks(_reader([body]), OpenAIChat(), RequestResult(status=200), 0.0)
-    assert r.failure_class == "disconnect"  # no [DONE]
+    assert r.failure_message == "cut_short: stream ended without its end marker"  # no [DONE], no finish_reason
     r = read_stream_chunks(_reader([body], ConnectionResetError(104, "reset")), OpenAIChat(),
                            RequestResult(status=200), 0.0)
     assert r.failure_class == "disconnect"
@@ -101,7 +148,9 @@ def _lines(data: bytes) -> list[bytes]:
 
 
 @pytest.mark.parametrize("data,error,cls", [
-    (_sse(_A), None, "disconnect"),      # no [DONE]: cut off
+    (_sse(_A), None, "cut_short"),      # no [DONE], no finish_reason: cut short
+    (_sse(_A, b"[DONE]"), None, "cut_short"),  # [DONE] but no finish_reason
+    (_sse(_A, b"[DONE]"), ConnectionResetError(104, "reset"), "cut_short"),  # closed after [DONE]
     (_sse(_A), ConnectionResetError(104, "reset"), "disconnect"),
     (_sse(_A), TimeoutError("timed out"), "timeout"),
     (_sse(_A, b"{not json"), None, "malformed"),

@@ -66,7 +66,7 @@ def fault_stub(start_stub):
 def test_admin_endpoint_replaces_rates_and_validates(fault_stub):
     assert fault_stub.get_json("/_stub/faults") == dict.fromkeys(
         ["http_429", "http_500", "http_503", "reset_before_headers", "reset_mid_stream", "stall",
-         "malformed_chunk", "empty_response"], 0.0)
+         "malformed_chunk", "empty_response", "context_overflow", "error_event", "interrupted"], 0.0)
     reply = set_faults(fault_stub, {"http_500": 0.25, "stall": 0.5})
     assert reply["status"] == 200 and reply["http_500"] == 0.25 and reply["stall"] == 0.5
     reply = set_faults(fault_stub, {"http_503": 1})  # replaces: unnamed faults go back to 0
@@ -145,6 +145,47 @@ def test_empty_response_is_a_clean_empty_200(fault_stub):
     assert json.loads(out["body"])["usage"]["completion_tokens"] == 10
     stats = fault_stub.get_json("/_stub/stats")
     assert stats["faults_injected"] == {"empty_response": 2} and stats["requests_total"] == 3
+
+
+def test_context_overflow_answers_400_in_vllms_words(fault_stub):
+    set_faults(fault_stub, {"context_overflow": 1.0})
+    out = attempt(fault_stub, "/v1/chat/completions", {**CHAT, "stream": True})
+    message = json.loads(out["body"] or out["lines"][0])["error"]["message"]
+    assert out["status"] == 400 and message.startswith("This model's maximum context length is 4096 tokens.")
+    out = attempt(fault_stub, "/api/chat", {"model": "m", "messages": [], "stream": False})
+    assert out["status"] == 400 and "maximum context length" in json.loads(out["body"])["error"]
+
+
+def test_error_event_ends_a_200_stream_with_the_apis_error(fault_stub):
+    set_faults(fault_stub, {"error_event": 1.0})
+    out = attempt(fault_stub, "/v1/chat/completions", {**CHAT, "stream": True})
+    assert out["status"] == 200 and out["error"] is None
+    last = json.loads(out["lines"][-1].removeprefix("data: "))
+    assert last["error"]["code"] == 500 and "error_event" in last["error"]["message"]
+    assert not any("finish_reason\": \"" in ln for ln in out["lines"])
+    out = attempt(fault_stub, "/api/chat", {"model": "m", "messages": []})
+    assert out["status"] == 200 and "error_event" in json.loads(out["lines"][-1])["error"]
+    out = attempt(fault_stub, "/v1/chat/completions", CHAT)  # non-streamed: a 500
+    assert out["status"] == 500 and "error_event" in json.loads(out["body"])["error"]["message"]
+
+
+def test_interrupted_sends_done_without_finish_reason_then_closes(fault_stub):
+    set_faults(fault_stub, {"interrupted": 1.0})
+    out = attempt(fault_stub, "/v1/chat/completions", {**CHAT, "stream": True})
+    assert out["status"] == 200 and out["lines"][-1] == "data: [DONE]"
+    parts = urlsplit(fault_stub.url)
+    body = json.dumps({**CHAT, "stream": True}).encode()
+    raw = b""
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        while data := sock.recv(65536):  # the server closes: no keep-alive after it
+            raw += data
+    assert raw.endswith(b"data: [DONE]\n\n\r\n")  # the chunked body's last chunk (0) never came
+    assert all(json.loads(ln[6:])["choices"][0]["finish_reason"] is None for ln in out["lines"][:-1])
+    out = attempt(fault_stub, "/api/chat", {"model": "m", "messages": []})
+    assert out["status"] == 200 and out["error"] is None and out["lines"]
+    assert not any(json.loads(ln)["done"] for ln in out["lines"])
 
 
 def test_reset_zeroes_counters(fault_stub):

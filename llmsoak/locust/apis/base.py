@@ -10,10 +10,25 @@ this package, registered in ``FLAVOURS`` (``llmsoak/locust/apis/__init__.py``).
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
+
+from llmsoak.locust.results import ServerError, server_reason
 
 if TYPE_CHECKING:
     from llmsoak.locust.results import RequestResult
+
+
+def server_error(error: Any) -> ServerError:
+    """A :class:`ServerError` from an ``error`` value in an event or body: OpenAI's
+    ``{"message", "code", ...}`` object or Ollama's plain string."""
+    status = 0
+    if isinstance(error, dict):
+        code = error.get("code")
+        if isinstance(code, int) and 100 <= code < 600:
+            status = code
+    reason = server_reason(json.dumps({"error": error})) or "no reason given"
+    return ServerError(reason, status)
 
 
 def render_prompt(messages: list[dict]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmsoak.locust.apis.base import Flavour
+from llmsoak.locust.apis.base import Flavour, server_error
 from llmsoak.locust.apis.openai import openai_usage
 
 
@@ -81,13 +81,17 @@ class ChatApp(Flavour):
             raise ValueError("event is not a JSON object")
         if obj.get("done"):
             result.finished = True
+            result.finish_reason = "done"
             self._usage(obj, result)
             return None
+        if "error" in obj:
+            raise server_error(obj["error"])
         delta = dig(obj, self.delta_path)
         return delta if isinstance(delta, str) else None
 
     def decode_body(self, obj, result):
         self._usage(obj, result)
         result.finished = True
+        result.finish_reason = "done"
         reply = dig(obj, self.reply_path)
         return reply if isinstance(reply, str) else None

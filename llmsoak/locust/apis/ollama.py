@@ -5,16 +5,20 @@
 * ``ollama`` ``generate`` → ``POST /api/generate``: the history rendered as one ``prompt``;
   lines carry ``response``.
 
-``max_tokens`` goes out as ``options.num_predict``. A line with an ``error`` key is a failure.
+``max_tokens`` goes out as ``options.num_predict``. A line with an ``error`` key is the server's
+failure (:class:`~llmsoak.locust.results.ServerError` with its text); ``done: true`` (with its
+``done_reason``) says the model finished.
 """
 
 from __future__ import annotations
 
-from llmsoak.locust.apis.base import Flavour, render_prompt
+from llmsoak.locust.apis.base import Flavour, render_prompt, server_error
 
 
 def _ollama_done(obj: dict, result) -> None:
     result.finished = True
+    reason = obj.get("done_reason")
+    result.finish_reason = reason if isinstance(reason, str) and reason else "done"
     if isinstance(obj.get("eval_count"), int):
         result.output_tokens = obj["eval_count"]
     if isinstance(obj.get("prompt_eval_count"), int):
@@ -41,10 +45,12 @@ class OllamaChat(Flavour):
         if obj.get("done"):
             _ollama_done(obj, result)
         if "error" in obj:
-            raise ValueError("server sent an error object")
+            raise server_error(obj["error"])
         return (obj.get("message") or {}).get("content")
 
     def decode_body(self, obj, result):
+        if obj.__class__ is dict and "error" in obj:
+            raise server_error(obj["error"])
         _ollama_done(obj, result)
         return (obj.get("message") or {}).get("content")
 
@@ -65,9 +71,11 @@ class OllamaGenerate(OllamaChat):
         if obj.get("done"):
             _ollama_done(obj, result)
         if "error" in obj:
-            raise ValueError("server sent an error object")
+            raise server_error(obj["error"])
         return obj.get("response")
 
     def decode_body(self, obj, result):
+        if obj.__class__ is dict and "error" in obj:
+            raise server_error(obj["error"])
         _ollama_done(obj, result)
         return obj.get("response")

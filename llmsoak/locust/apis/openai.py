@@ -5,11 +5,15 @@
   ``stream_options.include_usage`` asks for a last event with ``usage`` and ``"choices": []``.
 * ``openai`` ``completions`` → ``POST /v1/completions``: the history rendered as one ``prompt``;
   events carry ``choices[0].text``.
+
+A choice's ``finish_reason`` says the model finished (a stream without one was cut short); an
+event with an ``error`` object (vLLM and llama.cpp's server send one inside a 200 stream) is the
+server's failure, raised as :class:`~llmsoak.locust.results.ServerError` with its message.
 """
 
 from __future__ import annotations
 
-from llmsoak.locust.apis.base import Flavour, render_prompt
+from llmsoak.locust.apis.base import Flavour, render_prompt, server_error
 
 
 def openai_usage(obj: dict, result) -> None:
@@ -52,15 +56,23 @@ class OpenAIChat(Flavour):
             raise ValueError("event is not a JSON object")
         choices = obj.get("choices")
         if choices:
-            return self.choice_text(choices[0], True)
+            choice = choices[0]
+            if choice.get("finish_reason"):
+                result.finish_reason = choice["finish_reason"]
+            return self.choice_text(choice, True)
         if "usage" in obj:
             openai_usage(obj, result)
+        if "error" in obj:
+            raise server_error(obj["error"])
         return None
 
     def decode_body(self, obj, result):
+        if obj.__class__ is dict and "error" in obj and "choices" not in obj:
+            raise server_error(obj["error"])
         openai_usage(obj, result)
         result.finished = True
         choices = obj.get("choices") or [{}]
+        result.finish_reason = choices[0].get("finish_reason") or "stop"
         return self.choice_text(choices[0], False)
 
 
