@@ -69,10 +69,12 @@ class ContextWindow:
                 f"turns_dropped={self.turns_dropped}, requests_trimmed={self.requests_trimmed})")
 
 
-def context_window_for(target) -> ContextWindow:
-    """This process's :class:`ContextWindow` for ``target`` (profile.Target), asking the server
-    once (by the first caller; later ones get the same object)."""
-    key = (target.url, target.model or "")
+def context_window_for(target, base_url: str | None = None) -> ContextWindow:
+    """This process's :class:`ContextWindow` for ``target`` (profile.Target) served at
+    ``base_url`` (the user's host, which Locust's ``-H`` may have changed; default
+    ``target.url``), asking the server once (by the first caller; later ones get the same object)."""
+    base_url = (base_url or target.url).rstrip("/")
+    key = (base_url, target.model or "")
     with _lock:
         window = _windows.get(key)
         if window is None:
@@ -81,7 +83,7 @@ def context_window_for(target) -> ContextWindow:
             _windows[key] = window
         if not window.asked and target.flavour == "openai":
             window.asked = True
-            found = ask_server(target.url, target.model or "", target.resolve_headers())
+            found = ask_server(base_url, target.model or "", target.resolve_headers())
             if found is not None:
                 window.tokens, window.source = found
         window.announce()

@@ -128,7 +128,7 @@ class LLMChatUser(FastHttpUser):
             self._sleep(pattern.first_message_delay_s.sample(rng))
         session_id = f"llmsoak-{self.pattern.name}-{next(_session_ids)}"
         keeps_history = self.flavour.keeps_history
-        window = context_window_for(self.target) if keeps_history and pattern.history else None
+        window = context_window_for(self.target, self.host) if keeps_history and pattern.history else None
         history = ChatHistory(self.system_prompt if keeps_history else None,
                               max_turns=pattern.max_history_turns, window=window)
         turns = pattern.turns_per_session.sample_int(rng, minimum=1)

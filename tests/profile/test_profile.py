@@ -133,6 +133,10 @@ BAD = [
      "target.chat: only used with flavour: chat"),
     ({**MINIMAL, "target": {"url": "http://127.0.0.1:1", "model": "m", "stream": "yes"}},
      "target.stream: expected true or false, got 'yes'"),
+    ({**MINIMAL, "target": {"url": "http://127.0.0.1:1", "model": "m", "context_tokens": 4}},
+     "target.context_tokens: must be >= 16 (got 4)"),
+    ({**MINIMAL, "target": {"url": "http://127.0.0.1:1", "model": "m", "context_tokens": "8k"}},
+     "target.context_tokens: expected an integer, got '8k'"),
     ({**MINIMAL, "load": {"users": 1}, "lod": {}}, "lod: unknown field 'lod' (did you mean 'load'?)"),
     ("target: [unclosed\n", "line 2, column 1: not valid YAML"),
     ("target:\n  url: http://a\n  url: http://b\n", "line 3: duplicate key 'url'"),
@@ -190,6 +194,12 @@ def test_overrides_apply_before_validation(tmp_path: Path) -> None:
     assert profile.pattern("active").think_time_s.kind == "exponential"
     with pytest.raises(ProfileError, match=r"x.yaml: load.users: must be >= 0"):
         load_profile(path, {"load.users": -3})
+
+
+def test_context_tokens_is_optional_and_overridable(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    assert load_profile(path).target.context_tokens is None
+    assert load_profile(path, {"target.context_tokens": 4096}).target.context_tokens == 4096
 
 
 def test_defaults_and_custom_pattern(tmp_path: Path) -> None:
