@@ -77,7 +77,12 @@ def target_selector(settings: RunSettings, target_pid: int | None) -> list[str]:
 
 
 def target_sampler_child(settings: RunSettings, run: RunDir, target_pid: int | None) -> Child:
+    """The target's sampler; with ``sampler.metrics_url`` it also records the server's own gauges
+    (KV cache, queue, preemptions) into ``samples/server_metrics.csv`` on its clock."""
     argv = _sampler_argv(target_selector(settings, target_pid), run.target_samples, "target", settings)
+    if settings.metrics_url:
+        argv += ["--metrics-url", settings.metrics_url, "--metrics-out", str(run.server_metrics),
+                 "--metrics-format", "server"]
     return Child("sampler_target", argv, run.logs / "sampler-target.log", env=child_env(run))
 
 

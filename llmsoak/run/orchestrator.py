@@ -30,7 +30,14 @@ from llmsoak.redact import Redactor
 from llmsoak.run import children, slo
 from llmsoak.run.checkpoint import Checkpointer, summary_line
 from llmsoak.run.manifest import load_elapsed_s, read_json, write_json_atomic
-from llmsoak.run.processes import Child, stop_recorded, tcp_answers, trim_log, url_answers
+from llmsoak.run.processes import (
+    Child,
+    metrics_url_problem,
+    stop_recorded,
+    tcp_answers,
+    trim_log,
+    url_answers,
+)
 from llmsoak.run.progress import Progress
 from llmsoak.run.settings import RunSettings
 from llmsoak.run.snapshot import segment_totals, snapshot
@@ -124,6 +131,7 @@ class Orchestrator:
                 if self.resuming:
                     self._take_over()
                 self._start_target()
+                self._check_metrics_url()
                 self._start_target_sampler()
                 if self._stop_reason is None:
                     self._start_segment("resume" if self.resuming else "start")
@@ -218,6 +226,18 @@ class Orchestrator:
             tail = self._log_tail(self.target.log_path)
             raise CommandError(f"target did not answer on {s.target_url} within {s.ready_timeout_s:g} s"
                                f" (log {self.target.log_path}: {tail})", EXIT_TARGET_UNAVAILABLE)
+
+    def _check_metrics_url(self) -> None:
+        """Say on the terminal, once, when ``sampler.metrics_url`` does not answer with metrics (a
+        404, a wrong port): the run goes on without server telemetry. The sampler keeps trying and
+        puts the failure (and a recovery) into events.csv."""
+        url = self.settings.metrics_url
+        if not url:
+            return
+        problem = metrics_url_problem(url)
+        if problem:
+            self.log(f"warning: sampler.metrics_url {url}: {problem}; the run goes on without the "
+                     "server's KV-cache and queue metrics until it answers")
 
     def _start_target_sampler(self) -> None:
         if self.target_sampler is not None:
