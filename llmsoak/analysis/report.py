@@ -109,7 +109,7 @@ def draw_charts(analysis: RunAnalysis, charts_dir: Path) -> dict[str, Path]:
                                               per_pattern if len(per_pattern) else None, verdicts)
         out["throughput"] = charts.throughput_chart(charts_dir / "throughput.png", overall, t0)
         out["errors"] = charts.errors_chart(charts_dir / "errors.png", overall, t0, FAILURE_CLASSES)
-    if analysis.server is not None and analysis.verdict.get("server"):
+    if analysis.server is not None and (analysis.verdict.get("server") or {}).get("samples"):
         out["server"] = charts.server_chart(charts_dir / "server.png", analysis.server.df, t0,
                                             analysis.verdict["server"],
                                             analysis.load.overall() if analysis.load is not None else None)
@@ -147,6 +147,7 @@ def server_rows(server: dict) -> list[tuple[str, str, str]]:
     for what, key in _SERVER_ROWS:
         part = server.get(key)
         if not part:
+            rows.append((what, "–", "not exposed"))
             continue
         if key == "queue":
             figures = (f"mean {fmt_figure(part.get('first_quarter_mean'), 'count')} → "
@@ -166,8 +167,10 @@ def server_rows(server: dict) -> list[tuple[str, str, str]]:
 
 
 def server_reason_of(server: dict, what: str) -> str:
-    key = dict(_SERVER_ROWS)[what]
-    return str((server.get(key) or {}).get("reason", "")).replace("|", "/")
+    """The reason of one part of ``server``; for a part the server did not export, the headline's."""
+    part = server.get(dict(_SERVER_ROWS)[what])
+    return str((part or {}).get("reason") or (server.get("reason") if not server.get("exported") else
+                                              "the server does not export it")).replace("|", "/")
 
 
 def render_summary_md(verdict: dict, chart_files: dict[str, Path] | None = None,

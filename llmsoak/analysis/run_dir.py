@@ -309,9 +309,6 @@ def analyze_run(run_dir: str | Path, *, limit: float | None = None,
         notes.extend(trace.notes)
     events = read_events(files.events) if files.events is not None else []
     server = read_server_metrics(files.server_metrics) if files.server_metrics is not None else None
-    if files.server_metrics is not None and server is None:
-        notes.append(f"{files.server_metrics.name} has no data row: the server's /metrics never answered "
-                     "with KV-cache or queue gauges (events.csv says why)")
 
     analysis = RunAnalysis(root=files.root, verdict={}, targets=targets, primary=primary,
                            t0_s=_start_time(targets, load), limit_bytes=targets[primary].limit_bytes, load=load,

@@ -46,20 +46,23 @@ class ServerMetrics:
 
 
 def read_server_metrics(path: str | Path) -> ServerMetrics | None:
-    """The file as a frame sorted by time, or None when it has no data row (or cannot be read)."""
+    """The file as a frame sorted by time (no rows: the server exposed none of the gauges), or
+    None when it cannot be read."""
     import pandas as pd  # only analyses read it; keeps `import llmsoak.analysis` light
 
     path = Path(path)
     try:
         df = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.EmptyDataError):
+    except pd.errors.EmptyDataError:
+        df = pd.DataFrame({"timestamp": []})
+    except (OSError, ValueError):
         return None
-    if "timestamp" not in df or not len(df):
+    if "timestamp" not in df:
         return None
     for column in SERVER_METRICS_COLUMNS:
         df[column] = pd.to_numeric(df[column], errors="coerce") if column in df else np.nan
     df = df.dropna(subset=["timestamp"]).sort_values("timestamp").reset_index(drop=True)
-    return ServerMetrics(source=path, df=df) if len(df) else None
+    return ServerMetrics(source=path, df=df)
 
 
 def _finite(values) -> np.ndarray:
@@ -138,6 +141,9 @@ def analyze_server(metrics: ServerMetrics) -> dict:
     out: dict = {"source": str(metrics.source), "samples": int(len(df)),
                  "duration_h": float((t[-1] - t[0]) / 3600.0) if len(t) else 0.0,
                  "exported": exported}
+    if not len(df):
+        out["reason"] = wording.server_reason(out)
+        return out
     if metrics.has("requests_waiting"):
         queue = queue_growth(t, df["requests_waiting"])
         if metrics.has("requests_running"):

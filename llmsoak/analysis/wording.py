@@ -499,7 +499,10 @@ def server_reason(server: dict) -> str:
         problems.append(server["preemptions"]["reason"])
     if problems:
         return "; ".join(problems)
+    if not server.get("samples"):
+        return ("not exposed: the server's /metrics never answered with the gauges llmsoak records "
+                "(running and waiting requests, KV cache, preemptions); events.csv says why")
     if not server.get("exported"):
-        return "the server's /metrics had none of the gauges llmsoak records"
+        return "not exposed: the server's /metrics had none of the gauges llmsoak records"
     parts = [server[k]["reason"] for k in ("queue", "kv_cache") if server.get(k)]
     return "; ".join(parts) or "no server telemetry to judge"

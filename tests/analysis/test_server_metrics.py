@@ -111,7 +111,10 @@ def test_llama_cpp_without_a_kv_gauge_and_an_empty_file(tmp_path):
     server = analyze_run(run).verdict["server"]
     assert server["exported"] == ["requests_running", "requests_waiting"]
     assert "kv_cache" not in server and "preemptions" not in server
+    # AND a server with no /metrics (llama-cpp-python): a header only, reported as not exposed
     (run / "samples" / "server_metrics.csv").write_text(",".join(SERVER_METRICS_COLUMNS) + "\n")
     analysis = analyze_run(run)
-    assert "server" not in analysis.verdict
-    assert any("server_metrics.csv has no data row" in n for n in analysis.verdict["notes"])
+    server = analysis.verdict["server"]
+    assert server["samples"] == 0 and server["exported"] == [] and server["reason"].startswith("not exposed")
+    written = write_outputs(analysis)
+    assert "not exposed" in written["report"].read_text() and "chart:server" not in written

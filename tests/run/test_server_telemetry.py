@@ -100,3 +100,4 @@ def test_a_metrics_url_that_fails_is_one_warning_and_an_event(tmp_path, mode, st
     alerts = [e for e in read_events(tmp_path / "run" / "events.csv") if fake.url in e["detail"]]
     assert [e["kind"] for e in alerts] == ["alert"] and status in alerts[0]["detail"], alerts
     assert _rows(tmp_path / "run" / "samples" / "server_metrics.csv") == []
+    assert "not exposed" in (tmp_path / "run" / "analysis" / "report.html").read_text()
