@@ -244,7 +244,8 @@ class Orchestrator:
             self.target_sampler.stop(10.0)
         pid = self.target.pid if self.target is not None else None
         self.target_sampler = children.target_sampler_child(self.settings, self.run_dir, pid).start()
-        self.target_sampler.wait_url(15.0)
+        if self.settings.sampler_listen:  # sampler.listen: null: no live endpoint to wait for
+            self.target_sampler.wait_url(15.0)
         self._record(self.target_sampler)
         self.save()
 
@@ -310,7 +311,8 @@ class Orchestrator:
             elif now >= child.restart_at:
                 self._count_restart(child.name)
                 child.start()
-                child.wait_url(15.0)
+                if child is not self.target_sampler or self.settings.sampler_listen:
+                    child.wait_url(15.0)
                 self._record(child)
                 self.save()
                 self.event("restart", f"{child.name} restarted: pid {child.pid}")

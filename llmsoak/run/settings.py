@@ -45,6 +45,8 @@ class RunSettings:
     """``"pid:812"``, ``"match:REGEX"``, ``"port:8000"``, ``"cgroup:PATH"``; None = the started target."""
     sample_locust: bool
     slo: SloConfig = field(default_factory=SloConfig)
+    sampler_listen: str | None = "127.0.0.1:0"
+    """``sampler.listen``: where the target's sampler serves its live endpoint; None = it does not."""
     metrics_url: str | None = None
     """The target's Prometheus /metrics, absolute (``sampler.metrics_url``, a path resolved against
     the target's URL); the target's sampler scrapes it into ``samples/server_metrics.csv``."""
@@ -110,5 +112,6 @@ def settings_from_profile(profile: Profile, path: Path) -> RunSettings:
         sampler_selector=sampler.selector,
         sample_locust=sampler.sample_locust,
         slo=profile.slo,
+        sampler_listen=sampler.listen,
         metrics_url=resolve_metrics_url(sampler.metrics_url, target.url),
     )
