@@ -100,11 +100,13 @@ class MetricsScraper:
     ``layout``: ``long`` (every series, METRICS_COLUMNS) or ``server`` (one row per scrape,
     SERVER_METRICS_COLUMNS). ``event(kind, detail)``: where a failing or recovering endpoint is
     reported (once per distinct message), e.g. the sampler's events.csv; default: ``log``.
+    ``on_row(row)``: each ``server`` row written (the sampler's live endpoint).
     """
 
     def __init__(self, url: str, out_path, *, timeout_s: float = 2.0, include: str | None = None,
                  fsync_interval_s: float = 10.0, log: Callable[[str], None] = print,
-                 layout: str = "long", event: Callable[[str, str], None] | None = None) -> None:
+                 layout: str = "long", event: Callable[[str, str], None] | None = None,
+                 on_row: Callable[[dict], None] | None = None) -> None:
         if layout not in METRICS_FORMATS:
             raise ValueError(f"metrics layout must be one of {', '.join(METRICS_FORMATS)}, got {layout!r}")
         self.url = url
@@ -113,6 +115,7 @@ class MetricsScraper:
         self.log = log
         self.layout = layout
         self.event = event
+        self.on_row = on_row
         columns = SERVER_METRICS_COLUMNS if layout == "server" else METRICS_COLUMNS
         self.writer = AppendingCsvWriter(out_path, columns, fsync_interval_s=fsync_interval_s)
         self.scrapes_ok = 0
@@ -213,12 +216,15 @@ class MetricsScraper:
                 self._say("alert", f"metrics scrape of {self.url}: none of the server gauges llmsoak "
                                    f"records is there ({known}); nothing written")
             return 0
+        row = {"timestamp": timestamp, **row}
         try:
-            written = self.writer.write_row({"timestamp": timestamp, **row})
+            written = self.writer.write_row(row)
         except SamplesWriteError as err:
             self.scrapes_failed += 1
             self.log(f"warning: {err.strerror}; metrics scraping continues without this scrape")
             return 0
         self._last_ts = timestamp
         self.scrapes_ok += 1
+        if written and self.on_row is not None:
+            self.on_row(row)
         return 1 if written else 0

@@ -257,11 +257,14 @@ class Sampler:
                                              timeout_s=min(5.0, max(0.5, self.interval_s)),
                                              fsync_interval_s=self.fsync_interval_s, log=self.log,
                                              layout=self.metrics_format,
-                                             event=lambda kind, detail: self._event(kind, detail))
+                                             event=lambda kind, detail: self._event(kind, detail),
+                                             on_row=self.live.add_server_row if self.live is not None else None)
                 except SamplesWriteError as err:
                     raise CommandError(str(err.strerror or err), EXIT_IO_ERROR) from err
                 except ValueError as err:
                     raise CommandError(f"--metrics-out: {err}", EXIT_BAD_INPUT) from err
+                if self.live is not None and self.metrics_format == "server":
+                    self.live.server_enabled = True
                 scraper.start()  # idle until the first sample submits a scrape
             # From here on nothing the user chose can fail: say what happens, then sample.
             if self.live_url is not None:
