@@ -14,6 +14,7 @@ from support.processes import llmsoak_cmd, spawn, wait_until
 from llmsoak.formats import SERVER_METRICS_COLUMNS
 from llmsoak.webui.live_source import SamplerSource
 from llmsoak.webui.monitor import SoakMonitor
+from llmsoak.webui.tabs import server_text
 
 
 def test_server_gauges_reach_the_soak_state(tmp_path):
@@ -46,6 +47,8 @@ def test_server_gauges_reach_the_soak_state(tmp_path):
     state = monitor.server_state()
     assert state["latest"]["kv_cache_usage_percent"] == 97.0
     assert state["requests_waiting"] and state["requests_running"]
+    # AND Locust's Soak tab says it in one line
+    assert server_text(state["latest"]).startswith("4 running, ") and "KV cache 97 %" in server_text(state["latest"])
 
 
 def test_without_a_metrics_scrape_the_server_state_is_none():
@@ -55,3 +58,4 @@ def test_without_a_metrics_scrape_the_server_state_is_none():
     monitor.source = source
     assert monitor.server_state() is None
     assert source.server_series("kv_cache_usage_percent") == []
+    assert server_text({}) == "waiting for the server's metrics"
