@@ -353,6 +353,8 @@ def cli_lines(verdict: dict) -> list[str]:
             lines.append(text)
     if (verdict.get("load") or {}).get("summary"):
         lines.append(f"  load: {verdict['load']['summary']}")
+    if (verdict.get("server") or {}).get("reason"):
+        lines.append(f"  server: {verdict['server']['reason']}")
     top = (verdict.get("tracemalloc") or {}).get("top") or []
     if top:
         lines.append(f"  top growing allocation site: {top[0]['site']} (+{fmt_figure(top[0]['growth_bytes'], 'bytes')})")

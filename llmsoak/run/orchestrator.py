@@ -448,6 +448,8 @@ class Orchestrator:
         for check in checks:
             self.log(f"SLO {check.name}: {check.status} — {check.detail}")
         self.log(f"verdict: {summary_line(verdict)}")
+        if (verdict or {}).get("server"):
+            self.log(f"server: {verdict['server'].get('reason')}")
         report = self.run_dir.report
         self.log(f"report: {report if report.exists() else self.run_dir.root}")
         self.log(f"exit code {code}")

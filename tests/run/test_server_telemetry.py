@@ -84,6 +84,8 @@ def test_server_verdicts_reach_verdict_json_and_the_report(busy_run):
     html = (run / "analysis" / "report.html").read_text()
     assert "Server telemetry" in html and "KV cache saturated" in html
     assert (run / "analysis" / "charts" / "server.png").stat().st_size > 10_000
+    # AND the end of the run says it in one line
+    assert "llmsoak run: server: the server's queue grows" in out, out
 
 
 @pytest.mark.parametrize("mode, status", [("404", "HTTP 404 Not Found"), ("silent", "no answer within")])
