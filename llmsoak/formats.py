@@ -24,6 +24,13 @@ HISTORY_EXTRA_COLUMNS: tuple[str, ...] = ("rss_bytes_min",)
 METRICS_COLUMNS: tuple[str, ...] = ("timestamp", "metric", "labels", "value")
 """The target's scraped Prometheus series (``llmsoak sample --metrics-out``), long format."""
 
+SERVER_METRICS_COLUMNS: tuple[str, ...] = (
+    "timestamp", "requests_running", "requests_waiting", "kv_cache_usage_percent", "preemptions_total",
+)
+"""``samples/server_metrics.csv`` (``llmsoak sample --metrics-format server``): the target's own
+Prometheus gauges that matter for a soak, one row per scrape on the sampler's clock, named the
+same for every engine (vLLM, llama.cpp's llama-server); empty = the server does not export it."""
+
 EVENTS_COLUMNS: tuple[str, ...] = ("timestamp", "kind", "detail")
 """``events.csv`` header: when, one of EVENT_KINDS, free text for a person."""
 

@@ -7,6 +7,7 @@
     orchestrator.pid    pid of the running ``llmsoak run`` (removed at its end)
     events.csv          timeline (columns and kinds: llmsoak/formats.py)
     samples/target.csv  the target's resources; samples/locust.csv the load generator's
+    samples/server_metrics.csv  the target's own /metrics (KV cache, queue), when sampler.metrics_url
     llm_timeseries.csv  per-minute LLM metrics (appended by every segment's Locust master)
     locust/             stats.csv, failures.csv, exceptions.csv, report.html of the latest
                         segment, and stats_history.csv stitched over all segments
@@ -32,6 +33,10 @@ TARGET_NAME = "target"
 """Samples file stem of the target that ``llmsoak run`` watches (``samples/target.csv``)."""
 GENERATOR_NAME = "locust"
 """Samples file stem of the load generator's own processes (``samples/locust.csv``)."""
+
+SERVER_METRICS_NAME = "server_metrics"
+"""File stem of the target's scraped Prometheus gauges (``samples/server_metrics.csv``): not a
+samples CSV of a process tree, so readers of ``samples/*.csv`` leave it out."""
 
 LOCUST_CSV_PREFIX = "stats"
 """Locust's ``--csv`` prefix inside a segment folder: it writes ``stats_stats.csv`` and so on."""
@@ -99,6 +104,11 @@ class RunDir:
     @property
     def locust_samples(self) -> Path:
         return self.samples_of(GENERATOR_NAME)
+
+    @property
+    def server_metrics(self) -> Path:
+        """The target's own /metrics gauges on the sampler's clock (columns: SERVER_METRICS_COLUMNS)."""
+        return self.samples_of(SERVER_METRICS_NAME)
 
     # -- written by Locust -----------------------------------------------------------------------
     @property

@@ -336,3 +336,76 @@ def errors_chart(path: Path, overall, t0_s: float, classes: tuple[str, ...]) -> 
     ax_rate.set_ylabel("error rate (%)")
     ax_rate.set_ylim(bottom=0)
     return _finish(fig, [ax, ax_rate], path)
+
+
+SERVER_COLOURS = {"growing": "#c62828", "saturated": "#c62828", "stable": "#2e7d32", "ok": "#2e7d32",
+                  "inconclusive": "#b26a00"}
+
+
+def _band_or_line(ax, x, y, colour: str, label: str, lw: float = 1.3) -> None:
+    """A long series as a min/max band per pixel column, a short one as a line."""
+    y = np.asarray(y, dtype=float)
+    keep = np.isfinite(y)
+    x, y = np.asarray(x, dtype=float)[keep], y[keep]
+    if len(x) > 2 * _BAND_COLUMNS:
+        bx, lo, hi = minmax_band(x, y)
+        ax.fill_between(bx, lo, hi, color=colour, alpha=0.35, linewidth=0)
+        ax.plot(bx, hi, color=colour, linewidth=0.8, label=label)
+    else:
+        ax.plot(x, y, color=colour, linewidth=lw, label=label)
+
+
+def server_chart(path: Path, server_df, t0_s: float, server: dict, overall=None) -> Path:
+    """The server's own telemetry beside the client's TTFT, on one time axis: TTFT p95 per minute
+    (when the run has llm_timeseries.csv), KV-cache use with its saturation line, running and
+    waiting requests, and preemptions since the start."""
+    plt = _plt()
+    x = _hours(server_df["timestamp"], t0_s)
+    has = {c: c in server_df and server_df[c].notna().any()
+           for c in ("kv_cache_usage_percent", "requests_running", "requests_waiting", "preemptions_total")}
+    ttft = overall is not None and "ttft_p95_ms" in overall and overall["ttft_p95_ms"].notna().any()
+    panels = [p for p, on in (("ttft", ttft), ("kv", has["kv_cache_usage_percent"]),
+                              ("queue", has["requests_running"] or has["requests_waiting"]),
+                              ("preempt", has["preemptions_total"])) if on]
+    if not panels:
+        panels = ["queue"]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 2.6 * len(panels) + 0.8), squeeze=False, sharex=True)
+    axes = [a[0] for a in axes]
+    for ax, panel in zip(axes, panels, strict=True):
+        if panel == "ttft":
+            ax.plot(_hours(overall["timestamp"], t0_s), overall["ttft_p95_ms"], color="#ef6c00", linewidth=1.5,
+                    label="TTFT p95 (client)")
+            ax.set_ylabel("ms")
+            ax.set_title("Time to first token p95 per minute (client side)", loc="left", fontsize=11)
+        elif panel == "kv":
+            kv = server.get("kv_cache") or {}
+            _band_or_line(ax, x, server_df["kv_cache_usage_percent"], "#6a1b9a", "KV cache used")
+            ax.axhline(kv.get("full_percent") or 95.0, color="#c62828", linestyle=":", linewidth=1,
+                       label="saturation line")
+            ax.set_ylim(0, 105)
+            ax.set_ylabel("%")
+            share = kv.get("share_full")
+            title = f"KV-cache use: {str(kv.get('verdict', 'n/a')).upper()}"
+            if share is not None:
+                title += f", {100 * share:.0f} % of the run at or above {format_sig(kv.get('full_percent'))} %"
+            ax.set_title(title, loc="left", fontsize=11, color=SERVER_COLOURS.get(kv.get("verdict"), "#212121"))
+        elif panel == "queue":
+            q = server.get("queue") or {}
+            if has["requests_running"]:
+                _band_or_line(ax, x, server_df["requests_running"], "#1565c0", "running")
+            if has["requests_waiting"]:
+                _band_or_line(ax, x, server_df["requests_waiting"], "#c62828", "waiting")
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel("requests")
+            ax.set_title(f"Requests in the server: queue {str(q.get('verdict', 'n/a')).upper()}", loc="left",
+                         fontsize=11, color=SERVER_COLOURS.get(q.get("verdict"), "#212121"))
+        else:
+            total = np.asarray(server_df["preemptions_total"], dtype=float)
+            first = total[np.isfinite(total)][0] if np.isfinite(total).any() else 0.0
+            _band_or_line(ax, x, total - first, "#00838f", "preempted since start")
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel("requests")
+            ax.set_title(f"Preemptions: {format_sig((server.get('preemptions') or {}).get('total') or 0)}",
+                         loc="left", fontsize=11)
+    fig.suptitle("Server telemetry (the target's /metrics)", fontsize=13, x=0.01, ha="left")
+    return _finish(fig, axes, path)

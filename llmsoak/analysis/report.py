@@ -35,7 +35,7 @@ METRIC_LABELS = {
 CHART_TITLES = {
     "memory": "Memory of the target", "cpu": "CPU", "threads_fds": "Threads and open files",
     "gpu": "GPU", "latency": "Latency", "throughput": "Throughput and users", "errors": "Errors",
-    "generator": "Load generator (Locust)",
+    "generator": "Load generator (Locust)", "server": "Server telemetry (KV cache, queue, preemptions)",
 }
 
 
@@ -109,6 +109,10 @@ def draw_charts(analysis: RunAnalysis, charts_dir: Path) -> dict[str, Path]:
                                               per_pattern if len(per_pattern) else None, verdicts)
         out["throughput"] = charts.throughput_chart(charts_dir / "throughput.png", overall, t0)
         out["errors"] = charts.errors_chart(charts_dir / "errors.png", overall, t0, FAILURE_CLASSES)
+    if analysis.server is not None and (analysis.verdict.get("server") or {}).get("samples"):
+        out["server"] = charts.server_chart(charts_dir / "server.png", analysis.server.df, t0,
+                                            analysis.verdict["server"],
+                                            analysis.load.overall() if analysis.load is not None else None)
     gen = analysis.generator
     if gen is not None and gen.series:
         panels = [(f"Locust {METRIC_LABELS[m]}", chart_data(gen.series[m])) for m in ("rss_bytes", "cpu_percent")
@@ -134,6 +138,41 @@ def metric_rows(verdict: dict) -> list[tuple[str, str, dict]]:
     return rows
 
 
+_SERVER_ROWS = (("waiting requests", "queue"), ("KV cache", "kv_cache"), ("preemptions", "preemptions"))
+
+
+def server_rows(server: dict) -> list[tuple[str, str, str]]:
+    """(what, figures, verdict word) for each part of verdict.json's ``server`` that is there."""
+    rows = []
+    for what, key in _SERVER_ROWS:
+        part = server.get(key)
+        if not part:
+            rows.append((what, "–", "not exposed"))
+            continue
+        if key == "queue":
+            figures = (f"mean {fmt_figure(part.get('first_quarter_mean'), 'count')} → "
+                       f"{fmt_figure(part.get('last_quarter_mean'), 'count')}, max {fmt_figure(part.get('max'), 'count')}")
+            if part.get("running_max") is not None:
+                figures += f"; running max {fmt_figure(part['running_max'], 'count')}"
+            word = part["verdict"]
+        elif key == "kv_cache":
+            figures = (f"mean {fmt_figure(part.get('mean'), 'count')} %, p95 {fmt_figure(part.get('p95'), 'count')} %, "
+                       f"{100 * (part.get('share_full') or 0):.0f} % of the run ≥ {fmt_figure(part.get('full_percent'), 'count')} %")
+            word = part["verdict"]
+        else:
+            figures = f"{fmt_figure(part.get('total'), 'count')} in the run"
+            word = "preempted" if part.get("total") else "none"
+        rows.append((what, figures, word))
+    return rows
+
+
+def server_reason_of(server: dict, what: str) -> str:
+    """The reason of one part of ``server``; for a part the server did not export, the headline's."""
+    part = server.get(dict(_SERVER_ROWS)[what])
+    return str((part or {}).get("reason") or (server.get("reason") if not server.get("exported") else
+                                              "the server does not export it")).replace("|", "/")
+
+
 def render_summary_md(verdict: dict, chart_files: dict[str, Path] | None = None,
                       base_dir: Path | None = None) -> str:
     """summary.md: the verdict, one table of metrics, load, allocation sites and notes.
@@ -156,6 +195,11 @@ def render_summary_md(verdict: dict, chart_files: dict[str, Path] | None = None,
     load = verdict.get("load")
     if load:
         lines += ["", "## Load", "", load.get("summary", "")]
+    server = verdict.get("server")
+    if server:
+        lines += ["", "## Server telemetry", "", "| what | verdict | figures | reason |", "|---|---|---|---|"]
+        for what, figures, word in server_rows(server):
+            lines.append(f"| {what} | **{word}** | {figures} | {server_reason_of(server, what)} |")
     tm = verdict.get("tracemalloc")
     if tm and tm.get("top"):
         lines += ["", "## Top growing allocation sites (tracemalloc)", "", "| site | growth | per hour |", "|---|---|---|"]
@@ -234,6 +278,17 @@ def render_html(verdict: dict, chart_files: dict[str, Path]) -> str:
     load = verdict.get("load")
     if load:
         parts.append(f"<h2>Growth and load</h2><p>{e(load.get('summary', ''))}</p>")
+    server = verdict.get("server")
+    if server:
+        parts.append("<h2>Server telemetry</h2><table><tr><th>what</th><th>verdict</th><th>figures</th></tr>")
+        for what, figures, word in server_rows(server):
+            c = charts.SERVER_COLOURS.get(word, "#555")
+            parts.append(f"<tr class='figures'><td>{e(what)}</td><td class='v' style='color:{c}'>{e(word)}</td>"
+                         f"<td>{e(figures)}</td></tr><tr class='reason'><td colspan='3'>"
+                         f"{e(server_reason_of(server, what))}</td></tr>")
+        parts.append("</table>")
+        if "server" in chart_files:
+            parts.append(_chart_html("server", chart_files["server"]))
     tm = verdict.get("tracemalloc")
     if tm and tm.get("top"):
         parts.append("<h2>Top growing allocation sites (tracemalloc)</h2><table><tr><th>site</th>"
@@ -244,7 +299,8 @@ def render_html(verdict: dict, chart_files: dict[str, Path]) -> str:
                          f"<td class='num'>{e(format_bytes_sig(site.get('size_bytes')))}</td></tr>")
         parts.append("</table>")
     for name, path in chart_items[1:]:
-        parts.append(_chart_html(name, path))
+        if name != "server" or not server:  # drawn with its table above
+            parts.append(_chart_html(name, path))
     if verdict.get("notes"):
         parts.append("<h2>Notes: repairs and gaps</h2><ul>" +
                      "".join(f"<li>{e(n)}</li>" for n in verdict["notes"]) + "</ul>")

@@ -24,6 +24,7 @@ from pathlib import Path
 from llmsoak.analysis.llm_series import locust_totals, read_llm_timeseries, read_locust_history
 from llmsoak.analysis.load_relation import relate_growth_to_load
 from llmsoak.analysis.samples_reader import read_samples
+from llmsoak.analysis.server_metrics import analyze_server, read_server_metrics
 from llmsoak.analysis.tracemalloc_report import read_tracemalloc
 from llmsoak.analysis.verdict import (
     analyze_metric,
@@ -35,7 +36,7 @@ from llmsoak.analysis.verdict import (
 from llmsoak.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, CommandError
 from llmsoak.events import read_events
 from llmsoak.profile import Profile, ProfileError, load_profile
-from llmsoak.rundir import GENERATOR_NAME, RunDir
+from llmsoak.rundir import GENERATOR_NAME, SERVER_METRICS_NAME, RunDir
 
 SCHEMA = 1
 #: Sampler columns analysed for a target, in report order.
@@ -76,6 +77,8 @@ class RunFiles:
     profile: Path | None
     run_json: Path | None
     tracemalloc: list[Path]
+    server_metrics: Path | None = None
+    """samples/server_metrics.csv: the target's own /metrics gauges (KV cache, queue)."""
 
 
 def discover_run(run_dir: str | Path) -> RunFiles:
@@ -92,7 +95,7 @@ def discover_run(run_dir: str | Path) -> RunFiles:
         return path if path.is_file() else None
 
     sample_files = sorted(run.samples.glob("*.csv")) if run.samples.is_dir() else []
-    samples = {p.stem: p for p in sample_files if p.stem != GENERATOR_NAME}
+    samples = {p.stem: p for p in sample_files if p.stem not in (GENERATOR_NAME, SERVER_METRICS_NAME)}
     generator = next((p for p in sample_files if p.stem == GENERATOR_NAME), None)
     if not samples:
         raise CommandError(f"{root}: no samples/<target>.csv in this run directory "
@@ -101,7 +104,7 @@ def discover_run(run_dir: str | Path) -> RunFiles:
     return RunFiles(root=root, samples=samples, generator=generator, events=opt(run.events),
                     llm_timeseries=opt(run.llm_timeseries), locust_stats=opt(run.locust_stats),
                     locust_history=opt(run.locust_history), profile=opt(run.profile),
-                    run_json=opt(run.manifest),
+                    run_json=opt(run.manifest), server_metrics=opt(run.server_metrics),
                     # the agent rotates a full file once, to FILE.jsonl.1
                     tracemalloc=sorted([*trace_dir.glob("*.jsonl"), *trace_dir.glob("*.jsonl.1")])
                     if trace_dir.is_dir() else [])
@@ -153,6 +156,7 @@ class RunAnalysis:
     tracemalloc: object = None  # tracemalloc_report.TracemallocReport or None
     events: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    server: object = None  # server_metrics.ServerMetrics or None
 
     @property
     def exit_code(self) -> int:
@@ -304,11 +308,12 @@ def analyze_run(run_dir: str | Path, *, limit: float | None = None,
     if trace is not None:
         notes.extend(trace.notes)
     events = read_events(files.events) if files.events is not None else []
+    server = read_server_metrics(files.server_metrics) if files.server_metrics is not None else None
 
     analysis = RunAnalysis(root=files.root, verdict={}, targets=targets, primary=primary,
                            t0_s=_start_time(targets, load), limit_bytes=targets[primary].limit_bytes, load=load,
                            latency=latency, generator=generator, tracemalloc=trace, events=events,
-                           notes=notes)
+                           notes=notes, server=server)
     analysis.verdict = build_verdict(analysis, source=str(files.root), load_json=load_json,
                                      include_latency=include_latency)
     return analysis
@@ -387,6 +392,8 @@ def build_verdict(analysis: RunAnalysis, *, source: str, load_json: dict | None,
         out["load"] = _clean_json(load_json)
     if analysis.tracemalloc is not None:
         out["tracemalloc"] = _clean_json(analysis.tracemalloc.to_json())
+    if analysis.server is not None:
+        out["server"] = _clean_json(analyze_server(analysis.server))
     first = min((float(t.df["timestamp"].iloc[0]) for t in analysis.targets.values()), default=None)
     last = max((float(t.df["timestamp"].iloc[-1]) for t in analysis.targets.values()), default=None)
     out["window"] = {"start": first, "end": last,

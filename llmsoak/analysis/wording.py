@@ -353,6 +353,8 @@ def cli_lines(verdict: dict) -> list[str]:
             lines.append(text)
     if (verdict.get("load") or {}).get("summary"):
         lines.append(f"  load: {verdict['load']['summary']}")
+    if (verdict.get("server") or {}).get("reason"):
+        lines.append(f"  server: {verdict['server']['reason']}")
     top = (verdict.get("tracemalloc") or {}).get("top") or []
     if top:
         lines.append(f"  top growing allocation site: {top[0]['site']} (+{fmt_figure(top[0]['growth_bytes'], 'bytes')})")
@@ -445,3 +447,64 @@ def trend_cards(mv: dict) -> list[list[str]]:
     word = verdict_word(mv) if verdict else "–"
     return [slope_card, growth_card, proj_card, htl_card,
             ["Verdict so far", word, verdict if verdict in ("leak", "ok") else "", ""]]
+
+
+# ---------------------------------------------------------------- the server's own telemetry
+def _n(value) -> str:
+    """A count or mean of requests: ``3``, ``2.5``, ``0.04``."""
+    return "–" if value is None else format_sig(value)
+
+
+def queue_reason(q: dict) -> str:
+    """One sentence on the waiting requests (``server.queue`` of verdict.json)."""
+    if q.get("verdict") == "inconclusive":
+        return (f"only {q.get('samples', 0)} scrape(s) of the server's waiting requests: too few to say "
+                "whether its queue grows")
+    first, last = _n(q.get("first_quarter_mean")), _n(q.get("last_quarter_mean"))
+    if q["verdict"] == "growing":
+        return (f"the server's queue grows: {first} waiting requests on average in the first quarter of "
+                f"the run, {last} in the last (up to {_n(q.get('max'))}): it takes in more than it "
+                "serves; fewer users or more capacity (replicas, batch size, KV cache)")
+    return (f"no queue growth: {first} waiting requests on average in the first quarter of the run, "
+            f"{last} in the last (at most {_n(q.get('max'))})")
+
+
+def kv_cache_reason(kv: dict) -> str:
+    """One sentence on the KV-cache use (``server.kv_cache`` of verdict.json)."""
+    if kv.get("share_full") is None:
+        return "the server reported no KV-cache use"
+    share = f"{100.0 * kv['share_full']:.0f} %"
+    full = f"{format_sig(kv['full_percent'])} %"
+    figures = f"mean {format_sig(kv['mean'])} %, p95 {format_sig(kv['p95'])} %, max {format_sig(kv['max'])} %"
+    if kv["verdict"] == "saturated":
+        return (f"KV cache saturated: at or above {full} for {share} of the run ({figures}); requests wait "
+                "or are preempted for cache space: more KV cache (memory, a shorter context) or fewer users")
+    if kv["verdict"] == "inconclusive":
+        return f"only {kv['samples']} KV-cache reading(s): too few to judge ({figures})"
+    return f"KV cache not saturated: at or above {full} for {share} of the run ({figures})"
+
+
+def preemptions_reason(total: float | None, duration_h: float) -> str:
+    """One sentence on the preemptions counted during the run."""
+    if not total:
+        return "no request was preempted"
+    span = format_span_h(duration_h) if duration_h > 0 else "the run"
+    return (f"{format_sig(total)} request(s) preempted in {span}: the KV cache ran out and vLLM "
+            "recomputed or swapped them (it costs latency)")
+
+
+def server_reason(server: dict) -> str:
+    """The headline of the server telemetry: what is wrong first, else that nothing is."""
+    problems = [server[k]["reason"] for k in ("queue", "kv_cache")
+                if server.get(k) and server[k]["verdict"] in ("growing", "saturated")]
+    if (server.get("preemptions") or {}).get("total"):
+        problems.append(server["preemptions"]["reason"])
+    if problems:
+        return "; ".join(problems)
+    if not server.get("samples"):
+        return ("not exposed: the server's /metrics never answered with the gauges llmsoak records "
+                "(running and waiting requests, KV cache, preemptions); events.csv says why")
+    if not server.get("exported"):
+        return "not exposed: the server's /metrics had none of the gauges llmsoak records"
+    parts = [server[k]["reason"] for k in ("queue", "kv_cache") if server.get(k)]
+    return "; ".join(parts) or "no server telemetry to judge"

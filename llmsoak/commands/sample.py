@@ -46,6 +46,9 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
                         help="also scrape the target's Prometheus /metrics every sample")
     parser.add_argument("--metrics-out", metavar="FILE.csv",
                         help="CSV for the scraped series (timestamp,metric,labels,value)")
+    parser.add_argument("--metrics-format", choices=("long", "server"), default="long",
+                        help="long: every series (default); server: one row per sample with the "
+                             "running/waiting requests, KV-cache use and preemptions of vLLM or llama.cpp")
     parser.add_argument("--duration", metavar="SPAN", help="stop after this long (e.g. 30s, 2h, 7d)")
     parser.add_argument("--uss", action="store_true",
                         help="also read USS (unique memory) via smaps: exact but costly on large processes")
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     sampler = Sampler(selector, args.out, interval_s=interval_s, name=args.name,
                       events_path=args.events, wait_for_target_s=wait_s, uss=args.uss,
                       gpu=not args.no_gpu, listen=args.listen, metrics_url=args.metrics_url,
-                      metrics_out=args.metrics_out, duration_s=duration_s,
+                      metrics_out=args.metrics_out, metrics_format=args.metrics_format,
+                      duration_s=duration_s,
                       exclude_self=args.exclude_self, fsync_interval_s=fsync_s)
 
     def _on_signal(signum, frame) -> None:

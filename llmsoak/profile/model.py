@@ -226,7 +226,8 @@ class SamplerConfig:
     listen: str | None = "127.0.0.1:0"
     """``HOST:PORT`` of the sampler's live endpoint (port 0 picks one); ``None`` = off."""
     metrics_url: str | None = None
-    """The target's Prometheus ``/metrics`` URL, scraped alongside the samples."""
+    """The target's Prometheus ``/metrics`` URL, scraped alongside the samples; a path such as
+    ``/metrics`` is on target.url's server (scheme, host and port)."""
     sample_locust: bool = True
     """Also sample the load generator's own processes."""
 

@@ -307,8 +307,10 @@ def _parse_sampler(raw: object) -> SamplerConfig:
     else:
         listen = None
     metrics_url = s.string("metrics_url")
-    if metrics_url is not None and not _URL_RE.match(metrics_url):
-        raise _Fail("sampler.metrics_url", f"expected http://HOST:PORT/metrics, got {metrics_url!r}")
+    # a path (/metrics) is on the target's own server: the profile keeps working when only target.url changes
+    if metrics_url is not None and not (_URL_RE.match(metrics_url) or re.match(r"^/\S*$", metrics_url)):
+        raise _Fail("sampler.metrics_url", f"expected http://HOST:PORT/metrics or a path on the target "
+                    f"like /metrics, got {metrics_url!r}")
     return SamplerConfig(interval_s=s.timespan("interval_s", 1.0, above=0), match=match,
                          pid=s.number("pid", None, minimum=1, integer=True),
                          port=s.number("port", None, minimum=1, maximum=65535, integer=True),

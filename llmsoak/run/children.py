@@ -56,10 +56,11 @@ def target_host_port(settings: RunSettings) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def _sampler_argv(selector: list[str], out: Path, name: str, settings: RunSettings) -> list[str]:
-    return [sys.executable, "-m", "llmsoak", "sample", *selector, "--out", str(out),
-            "--name", name, "--interval", f"{settings.sampler_interval_s:g}",
-            "--listen", "127.0.0.1:0"]
+def _sampler_argv(selector: list[str], out: Path, name: str, settings: RunSettings,
+                  listen: str | None = "127.0.0.1:0") -> list[str]:
+    argv = [sys.executable, "-m", "llmsoak", "sample", *selector, "--out", str(out),
+            "--name", name, "--interval", f"{settings.sampler_interval_s:g}"]
+    return argv + ["--listen", listen] if listen else argv
 
 
 def target_selector(settings: RunSettings, target_pid: int | None) -> list[str]:
@@ -77,7 +78,13 @@ def target_selector(settings: RunSettings, target_pid: int | None) -> list[str]:
 
 
 def target_sampler_child(settings: RunSettings, run: RunDir, target_pid: int | None) -> Child:
-    argv = _sampler_argv(target_selector(settings, target_pid), run.target_samples, "target", settings)
+    """The target's sampler; with ``sampler.metrics_url`` it also records the server's own gauges
+    (KV cache, queue, preemptions) into ``samples/server_metrics.csv`` on its clock."""
+    argv = _sampler_argv(target_selector(settings, target_pid), run.target_samples, "target", settings,
+                         settings.sampler_listen)
+    if settings.metrics_url:
+        argv += ["--metrics-url", settings.metrics_url, "--metrics-out", str(run.server_metrics),
+                 "--metrics-format", "server"]
     return Child("sampler_target", argv, run.logs / "sampler-target.log", env=child_env(run))
 
 

@@ -30,7 +30,14 @@ from llmsoak.redact import Redactor
 from llmsoak.run import children, slo
 from llmsoak.run.checkpoint import Checkpointer, summary_line
 from llmsoak.run.manifest import load_elapsed_s, read_json, write_json_atomic
-from llmsoak.run.processes import Child, stop_recorded, tcp_answers, trim_log, url_answers
+from llmsoak.run.processes import (
+    Child,
+    metrics_url_problem,
+    stop_recorded,
+    tcp_answers,
+    trim_log,
+    url_answers,
+)
 from llmsoak.run.progress import Progress
 from llmsoak.run.settings import RunSettings
 from llmsoak.run.snapshot import segment_totals, snapshot
@@ -124,6 +131,7 @@ class Orchestrator:
                 if self.resuming:
                     self._take_over()
                 self._start_target()
+                self._check_metrics_url()
                 self._start_target_sampler()
                 if self._stop_reason is None:
                     self._start_segment("resume" if self.resuming else "start")
@@ -219,12 +227,25 @@ class Orchestrator:
             raise CommandError(f"target did not answer on {s.target_url} within {s.ready_timeout_s:g} s"
                                f" (log {self.target.log_path}: {tail})", EXIT_TARGET_UNAVAILABLE)
 
+    def _check_metrics_url(self) -> None:
+        """Say on the terminal, once, when ``sampler.metrics_url`` does not answer with metrics (a
+        404, a wrong port): the run goes on without server telemetry. The sampler keeps trying and
+        puts the failure (and a recovery) into events.csv."""
+        url = self.settings.metrics_url
+        if not url:
+            return
+        problem = metrics_url_problem(url)
+        if problem:
+            self.log(f"warning: sampler.metrics_url {url}: {problem}; the run goes on without the "
+                     "server's KV-cache and queue metrics until it answers")
+
     def _start_target_sampler(self) -> None:
         if self.target_sampler is not None:
             self.target_sampler.stop(10.0)
         pid = self.target.pid if self.target is not None else None
         self.target_sampler = children.target_sampler_child(self.settings, self.run_dir, pid).start()
-        self.target_sampler.wait_url(15.0)
+        if self.settings.sampler_listen:  # sampler.listen: null: no live endpoint to wait for
+            self.target_sampler.wait_url(15.0)
         self._record(self.target_sampler)
         self.save()
 
@@ -290,7 +311,8 @@ class Orchestrator:
             elif now >= child.restart_at:
                 self._count_restart(child.name)
                 child.start()
-                child.wait_url(15.0)
+                if child is not self.target_sampler or self.settings.sampler_listen:
+                    child.wait_url(15.0)
                 self._record(child)
                 self.save()
                 self.event("restart", f"{child.name} restarted: pid {child.pid}")
@@ -426,6 +448,8 @@ class Orchestrator:
         for check in checks:
             self.log(f"SLO {check.name}: {check.status} — {check.detail}")
         self.log(f"verdict: {summary_line(verdict)}")
+        if (verdict or {}).get("server"):
+            self.log(f"server: {verdict['server'].get('reason')}")
         report = self.run_dir.report
         self.log(f"report: {report if report.exists() else self.run_dir.root}")
         self.log(f"exit code {code}")

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import psutil
 
+from llmsoak.sampler.metrics_scrape import describe_failure, parse_prometheus_text
+
 _LISTEN_RE = re.compile(rb"listening on (http://[\w.\[\]:-]+)")
 
 LOG_CAP_BYTES = 20 * 2**20
@@ -219,6 +221,19 @@ def url_answers(url: str, timeout_s: float = 2.0) -> bool:
         return True
     except (OSError, ValueError):
         return False
+
+
+def metrics_url_problem(url: str, timeout_s: float = 5.0) -> str | None:
+    """None when ``url`` answers 200 with Prometheus text, else why not, with the server's status:
+    ``HTTP 404 Not Found``, ``no answer within 5 s``, ``[Errno 111] Connection refused``."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            body = resp.read(1024 * 1024).decode("utf-8", errors="replace")
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        return describe_failure(err, timeout_s)
+    if next(iter(parse_prometheus_text(body)), None) is None:
+        return "answered, but with no Prometheus metrics in its body"
+    return None
 
 
 def tcp_answers(host: str, port: int, timeout_s: float = 2.0) -> bool:

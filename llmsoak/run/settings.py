@@ -12,6 +12,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
 from llmsoak.profile import Profile, SloConfig, load_profile
@@ -44,6 +45,11 @@ class RunSettings:
     """``"pid:812"``, ``"match:REGEX"``, ``"port:8000"``, ``"cgroup:PATH"``; None = the started target."""
     sample_locust: bool
     slo: SloConfig = field(default_factory=SloConfig)
+    sampler_listen: str | None = "127.0.0.1:0"
+    """``sampler.listen``: where the target's sampler serves its live endpoint; None = it does not."""
+    metrics_url: str | None = None
+    """The target's Prometheus /metrics, absolute (``sampler.metrics_url``, a path resolved against
+    the target's URL); the target's sampler scrapes it into ``samples/server_metrics.csv``."""
 
 
 def load(profile_path: str | Path, overrides: dict | None = None) -> tuple[Profile, RunSettings]:
@@ -68,6 +74,15 @@ def run_duration_s(profile: Profile) -> float | None:
     if load_config.shape == "steps" and load_config.steps:
         return sum(step.duration_s for step in load_config.steps) / load_config.time_scale
     return None
+
+
+def resolve_metrics_url(metrics_url: str | None, target_url: str) -> str | None:
+    """``sampler.metrics_url`` as an absolute URL: ``/metrics`` → ``http://HOST:PORT/metrics`` of
+    ``target_url`` (its path, such as ``/v1``, dropped)."""
+    if not metrics_url or not metrics_url.startswith("/"):
+        return metrics_url
+    parts = urlsplit(target_url)
+    return f"{parts.scheme}://{parts.netloc}{metrics_url}"
 
 
 def settings_from_profile(profile: Profile, path: Path) -> RunSettings:
@@ -97,4 +112,6 @@ def settings_from_profile(profile: Profile, path: Path) -> RunSettings:
         sampler_selector=sampler.selector,
         sample_locust=sampler.sample_locust,
         slo=profile.slo,
+        sampler_listen=sampler.listen,
+        metrics_url=resolve_metrics_url(sampler.metrics_url, target.url),
     )

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
-from llmsoak.formats import HISTORY_EXTRA_COLUMNS, SAMPLES_ID_COLUMNS
+from llmsoak.formats import HISTORY_EXTRA_COLUMNS, SAMPLES_ID_COLUMNS, SERVER_METRICS_COLUMNS
 
 RING_SECONDS = 3600
 RING_MAX_ROWS = 36_000
@@ -46,6 +46,11 @@ class LiveState:
         self._minute_rss_min: float | None = None
         self._events: deque[dict] = deque(maxlen=EVENTS_MAX)
         self._latest: dict | None = None
+        self.server_columns = list(SERVER_METRICS_COLUMNS)
+        self.server_enabled = False
+        """True when the sampler scrapes the target's /metrics (``--metrics-format server``)."""
+        self._server_ring: deque[list] = deque(maxlen=self._ring.maxlen)
+        self._server_latest: dict | None = None
 
     def set_status(self, status: str, pid: int | None, segment: int) -> None:
         with self._lock:
@@ -69,11 +74,27 @@ class LiveState:
             if rss is not None and (self._minute_rss_min is None or rss < self._minute_rss_min):
                 self._minute_rss_min = rss
 
+    def add_server_row(self, row: dict) -> None:
+        """One row of the target's own gauges (SERVER_METRICS_COLUMNS), as written to server_metrics.csv."""
+        values = [row.get(c) for c in self.server_columns]
+        with self._lock:
+            self._server_latest = dict(zip(self.server_columns, values, strict=True))
+            self._server_ring.append(values)
+
     def latest(self) -> dict:
         with self._lock:
-            return {"name": self.name, "selector": self.selector, "status": self.status,
-                    "pid": self.pid, "interval_s": self.interval_s, "segment": self.segment,
-                    "sample": dict(self._latest) if self._latest else None}
+            out = {"name": self.name, "selector": self.selector, "status": self.status,
+                   "pid": self.pid, "interval_s": self.interval_s, "segment": self.segment,
+                   "sample": dict(self._latest) if self._latest else None}
+            if self.server_enabled:
+                out["server"] = dict(self._server_latest) if self._server_latest else None
+            return out
+
+    def server(self, since: float | None) -> dict:
+        """The target's gauges of the last hour (``/api/server``), rows newer than ``since``."""
+        with self._lock:
+            rows = [list(r) for r in self._server_ring if since is None or r[0] > since]
+        return {"name": self.name, "columns": self.server_columns, "rows": rows}
 
     def samples(self, since: float | None) -> dict:
         with self._lock:
@@ -139,14 +160,14 @@ def _make_handler(state: LiveState) -> type[BaseHTTPRequestHandler]:
             url = urlparse(self.path)
             if url.path == "/api/latest":
                 self._json(state.latest())
-            elif url.path == "/api/samples":
+            elif url.path in ("/api/samples", "/api/server"):
                 since_text = parse_qs(url.query).get("since", [None])[0]
                 try:
                     since = float(since_text) if since_text not in (None, "") else None
                 except ValueError:
                     self._json({"error": f"since must be a Unix timestamp, got {since_text!r}"}, 400)
                     return
-                self._json(state.samples(since))
+                self._json(state.samples(since) if url.path == "/api/samples" else state.server(since))
             elif url.path == "/api/history":
                 self._json(state.history())
             elif url.path == "/api/events":
@@ -155,7 +176,7 @@ def _make_handler(state: LiveState) -> type[BaseHTTPRequestHandler]:
                 self._send(200, state.prometheus().encode(), "text/plain; version=0.0.4; charset=utf-8")
             elif url.path == "/":
                 self._json({"routes": ["/api/latest", "/api/samples?since=UNIX_TS", "/api/history",
-                                       "/api/events", "/metrics"]})
+                                       "/api/events", "/api/server?since=UNIX_TS", "/metrics"]})
             else:
                 self._json({"error": f"no route {url.path}"}, 404)
 

@@ -74,7 +74,9 @@ class Sampler:
     ``events_path`` (None → :func:`default_events_path`; False → no events), ``wait_for_target_s``
     (None: wait forever for a first target; 0: fail at once; N: fail after N s — exit 4),
     ``uss`` (opt-in, costly), ``gpu`` (NVML when available), ``listen`` ("HOST:PORT" live
-    endpoint), ``metrics_url``/``metrics_out`` (Prometheus scrape to a second CSV),
+    endpoint), ``metrics_url``/``metrics_out`` (Prometheus scrape to a second CSV; failures and
+    recoveries become events), ``metrics_format`` (``long`` every series, ``server`` the gauges of
+    SERVER_METRICS_COLUMNS),
     ``duration_s`` (stop after), ``exclude_self``, ``fsync_interval_s``, ``rescan_s`` (how often
     the tree's membership is re-listed), ``log`` (one-line messages; default stderr).
     """
@@ -83,7 +85,8 @@ class Sampler:
                  name: str | None = None, events_path: str | os.PathLike | None | bool = None,
                  wait_for_target_s: float | None = None, uss: bool = False, gpu: bool = True,
                  listen: str | None = None, metrics_url: str | None = None,
-                 metrics_out: str | os.PathLike | None = None, duration_s: float | None = None,
+                 metrics_out: str | os.PathLike | None = None, metrics_format: str = "long",
+                 duration_s: float | None = None,
                  exclude_self: bool = False, fsync_interval_s: float = 10.0, rescan_s: float = 10.0,
                  log: Callable[[str], None] = _stderr_log) -> None:
         if not interval_s > 0:
@@ -106,6 +109,7 @@ class Sampler:
         self.listen = listen
         self.metrics_url = metrics_url
         self.metrics_out = metrics_out
+        self.metrics_format = metrics_format
         self.duration_s = duration_s
         self.fsync_interval_s = fsync_interval_s
         self.rescan_s = max(0.0, float(rescan_s))
@@ -251,11 +255,16 @@ class Sampler:
                 try:
                     scraper = MetricsScraper(self.metrics_url, self.metrics_out,
                                              timeout_s=min(5.0, max(0.5, self.interval_s)),
-                                             fsync_interval_s=self.fsync_interval_s, log=self.log)
+                                             fsync_interval_s=self.fsync_interval_s, log=self.log,
+                                             layout=self.metrics_format,
+                                             event=lambda kind, detail: self._event(kind, detail),
+                                             on_row=self.live.add_server_row if self.live is not None else None)
                 except SamplesWriteError as err:
                     raise CommandError(str(err.strerror or err), EXIT_IO_ERROR) from err
                 except ValueError as err:
                     raise CommandError(f"--metrics-out: {err}", EXIT_BAD_INPUT) from err
+                if self.live is not None and self.metrics_format == "server":
+                    self.live.server_enabled = True
                 scraper.start()  # idle until the first sample submits a scrape
             # From here on nothing the user chose can fail: say what happens, then sample.
             if self.live_url is not None:

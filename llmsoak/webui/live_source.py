@@ -9,7 +9,9 @@ polls it with short timeouts and keeps what the Soak page needs, bounded for a w
   ``since=`` so each poll moves only the new rows);
 - the per-minute history (refetched at most once a minute; the sampler caps it at 7 days and so
   do we);
-- the sampler's last events (at most ``EVENTS_MAX``).
+- the sampler's last events (at most ``EVENTS_MAX``);
+- the target's own gauges (``/api/server``, when the sampler scrapes its /metrics): the last hour
+  at full resolution, then one row per minute for 7 days, kept here as they arrive.
 
 Only the columns the page draws are kept (``KEEP_COLUMNS``), as tuples, not dicts.
 """
@@ -92,6 +94,11 @@ class SamplerSource:
         self.history_columns: tuple[str, ...] = ()
         self.history: list[tuple] = []
         self.events: deque[dict] = deque(maxlen=EVENTS_MAX)
+        self.server_columns: tuple[str, ...] = ()
+        self.server_recent: deque[tuple] = deque(maxlen=RECENT_MAX_ROWS)
+        self.server_minutes: deque[tuple] = deque(maxlen=HISTORY_MAX_ROWS)
+        """The last row of each minute that left the recent window (7 days)."""
+        self._server_ts: float | None = None
         self.polls = 0
         self.failures = 0
         self._last_ts: float | None = None
@@ -119,6 +126,9 @@ class SamplerSource:
             self.latest = self._get("/api/latest")
             since = "" if self._last_ts is None else f"?since={self._last_ts!r}"
             self._add_recent(self._get("/api/samples" + since))
+            if "server" in self.latest:  # the sampler scrapes the target's /metrics
+                server_since = "" if self._server_ts is None else f"?since={self._server_ts!r}"
+                self._add_server(self._get("/api/server" + server_since))
             now = self._clock()
             if now - self._history_at >= HISTORY_REFRESH_S or not self.history:
                 self._set_history(self._get("/api/history"))
@@ -150,6 +160,49 @@ class SamplerSource:
         horizon = self._clock() - RECENT_WINDOW_S
         while self.recent and (self.recent[0][ti] or 0) < horizon:
             self.recent.popleft()
+
+    def _add_server(self, data: dict) -> None:
+        columns = tuple(data.get("columns") or ())
+        if "timestamp" not in columns:
+            return
+        if columns != self.server_columns:
+            self.server_recent.clear()
+            self.server_minutes.clear()
+            self.server_columns = columns
+        for row in data.get("rows") or []:
+            if not isinstance(row, (list, tuple)) or len(row) != len(columns):
+                continue
+            ts = row[0]
+            if not isinstance(ts, (int, float)) or (self._server_ts is not None and ts <= self._server_ts):
+                continue
+            self.server_recent.append(tuple(row))
+            self._server_ts = float(ts)
+        horizon = self._clock() - RECENT_WINDOW_S
+        while self.server_recent and (self.server_recent[0][0] or 0) < horizon:
+            old = self.server_recent.popleft()
+            if self.server_minutes and int(self.server_minutes[-1][0] // 60) == int(old[0] // 60):
+                self.server_minutes[-1] = old  # keep the minute's last row
+            else:
+                self.server_minutes.append(old)
+
+    def server_latest(self) -> dict | None:
+        """The target's newest gauges ``{column: value}``; None when the sampler does not scrape them."""
+        if not self.latest or "server" not in self.latest:
+            return None
+        row = self.latest.get("server")
+        return dict(row) if isinstance(row, dict) else {}
+
+    def server_series(self, column: str, *, max_points: int = 1500) -> list[list]:
+        """``[[timestamp, value], ...]`` of one server gauge: per-minute rows, then the last hour."""
+        if column not in self.server_columns:
+            return []
+        ci = self.server_columns.index(column)
+        points = [[r[0], r[ci]] for rows in (self.server_minutes, self.server_recent) for r in rows
+                  if r[ci] is not None]
+        if len(points) > max_points:
+            step = -(-len(points) // max_points)
+            points = points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
+        return points
 
     def _set_history(self, data: dict) -> None:
         columns, rows = _select(list(data.get("columns") or []), list(data.get("rows") or []),

@@ -210,6 +210,19 @@ class SoakMonitor:
         rows.extend(list(p) for p in recent)
         return {"columns": ["timestamp", *LLM_SERIES_KEYS], "rows": rows}
 
+    def server_state(self, series: bool = True) -> dict | None:
+        """The target's own gauges (KV cache, running/waiting requests, preemptions) when the
+        sampler scrapes its /metrics (``llmsoak sample --metrics-format server``); else None."""
+        src = self.source
+        latest = src.server_latest()
+        if latest is None:
+            return None
+        out: dict = {"latest": latest}
+        if series:
+            out.update({c: src.server_series(c) for c in ("kv_cache_usage_percent", "requests_running",
+                                                          "requests_waiting", "preemptions_total")})
+        return out
+
     def state(self, *, series: bool = True) -> dict:
         """Everything the Soak page shows, JSON-ready (see docs/webui.md for the fields).
 
@@ -239,6 +252,7 @@ class SoakMonitor:
                         "rss_bytes": src.series("rss_bytes") if series else None,
                         "cpu_percent": src.series("cpu_percent") if series else None,
                         "events": list(src.events)[-50:]},
+            "server": self.server_state(series),
             "trend": self.trend if series else {k: v for k, v in self.trend.items() if k not in ("envelope", "trend")},
             "alerts": self.alerts.to_json(),
             "monitor": {"ticks": self.ticks, "last_tick_s": self.last_tick_s,

@@ -13,7 +13,14 @@ import json
 
 from flask import request
 
-from llmsoak.formatting import format_bytes, format_bytes_sig, format_hours, format_num, format_pct_per_hour
+from llmsoak.formatting import (
+    format_bytes,
+    format_bytes_sig,
+    format_hours,
+    format_num,
+    format_pct_per_hour,
+    format_sig,
+)
 from llmsoak.webui import llm_view
 
 LLM_TAB = "llmsoak-llm"
@@ -70,6 +77,9 @@ def soak_table_rows(state: dict, page_url: str) -> list[dict]:
     rows.append(("Target RSS", format_bytes(latest.get("rss_bytes"))))
     cpu = latest.get("cpu_percent")
     rows.append(("Target CPU", "–" if cpu is None else f"{cpu:.0f} % of one core"))
+    server = (state.get("server") or {}).get("latest")
+    if server is not None:  # the sampler scrapes the target's /metrics
+        rows.append(("Server (its /metrics)", server_text(server)))
     if trend.get("status") == "ok":
         rows += trend_rows(verdict)
     else:
@@ -83,6 +93,21 @@ def soak_table_rows(state: dict, page_url: str) -> list[dict]:
     rows.append(("Alerts", "; ".join(a["message"] for a in active) if active else "none"))
     # Locust's table sorts rows by ``name``: a zero-padded index keeps this reading order.
     return [{"name": f"{i:02d}", "item": k, "value": str(v)} for i, (k, v) in enumerate(rows)]
+
+
+def server_text(server: dict) -> str:
+    """``"4 running, 0 waiting, KV cache 12.5 %, 0 preemptions"`` from the latest server gauges."""
+    if not server:
+        return "waiting for the server's metrics"
+    parts = []
+    for key, word in (("requests_running", "running"), ("requests_waiting", "waiting")):
+        if server.get(key) is not None:
+            parts.append(f"{server[key]:.0f} {word}")
+    if server.get("kv_cache_usage_percent") is not None:
+        parts.append(f"KV cache {format_sig(server['kv_cache_usage_percent'])} %")
+    if server.get("preemptions_total") is not None:
+        parts.append(f"{server['preemptions_total']:.0f} preemptions")
+    return ", ".join(parts) or "not exposed: none of the gauges llmsoak records"
 
 
 def trend_rows(verdict: dict) -> list[tuple[str, str]]:

@@ -39,6 +39,7 @@ def _first_table_names(section: str) -> list[str]:
     ("Samples CSV", formats.SAMPLES_COLUMNS),
     ("llm_timeseries.csv", formats.LLM_TIMESERIES_COLUMNS),
     ("Scraped metrics CSV", formats.METRICS_COLUMNS),
+    ("Server metrics CSV", formats.SERVER_METRICS_COLUMNS),
     ("events.csv", formats.EVENT_KINDS),
 ])
 def test_docs_tables_list_exactly_the_codes_names_in_order(heading, columns):

@@ -60,3 +60,19 @@ def test_missing_duration_and_bad_profile_are_one_line_errors(tmp_path):
         run_settings.load(path, {"run.duration": "1m", "run.workers": -1})
     with pytest.raises(CommandError, match=r"--profile .*nope.yaml: no such file"):
         run_settings.load(tmp_path / "nope.yaml")
+
+
+def test_metrics_url_as_a_path_is_on_the_targets_server(tmp_path):
+    # GIVEN sampler.metrics_url /metrics and a target whose URL has a path
+    path = _write(tmp_path, "target: {url: 'http://127.0.0.1:8123/v1', model: m}\nrun: {duration: 10s}\n"
+                            "sampler: {metrics_url: /metrics}\n")
+    _, settings = run_settings.load(path)
+    # THEN the scrape goes to the same scheme, host and port; and follows --set target.url
+    assert settings.metrics_url == "http://127.0.0.1:8123/metrics"
+    _, moved = run_settings.load(path, {"target.url": "http://127.0.0.1:9999"})
+    assert moved.metrics_url == "http://127.0.0.1:9999/metrics"
+    # AND an absolute URL is kept; anything else is one line naming the field
+    _, absolute = run_settings.load(path, {"sampler.metrics_url": "http://10.0.0.2:9400/metrics"})
+    assert absolute.metrics_url == "http://10.0.0.2:9400/metrics"
+    with pytest.raises(CommandError, match=r"sampler\.metrics_url: expected http://HOST:PORT/metrics or a path"):
+        run_settings.load(path, {"sampler.metrics_url": "metrics"})

@@ -207,6 +207,28 @@ function ttftChart(state) {
     empty: state.llm.error || "waiting for requests…" });
 }
 
+// The target's own gauges, drawn beside TTFT when the sampler scrapes its /metrics
+// (state.server is null otherwise: the two panels then say how to turn it on).
+function serverCharts(state) {
+  const server = state.server;
+  const none = state.sampler.url ? "not exposed: run the sampler with --metrics-url URL --metrics-format server"
+                                 : "no sampler configured";
+  drawChart(document.getElementById("chart-kv"), {
+    series: [{ points: (server && server.kv_cache_usage_percent) || [], color: "#6a1b9a", label: "KV cache %" }],
+    hlines: [{ y: 95, color: COLORS.limit, label: "saturation 95 %", inRange: true }],
+    yFormat: v => v.toFixed(0) + " %", zeroBased: true,
+    empty: server ? "waiting for the server's metrics…" : none });
+  drawChart(document.getElementById("chart-queue"), {
+    series: [{ points: (server && server.requests_running) || [], color: COLORS.p50, label: "running" },
+             { points: (server && server.requests_waiting) || [], color: COLORS.limit, label: "waiting" }],
+    yFormat: v => fmtNum(v, 0), zeroBased: true,
+    empty: server ? "waiting for the server's metrics…" : none });
+  const latest = (server && server.latest) || {};
+  document.getElementById("server-preemptions").textContent =
+    latest.preemptions_total !== undefined && latest.preemptions_total !== null
+      ? `· ${fmtNum(latest.preemptions_total, 0)} preemptions since the server started` : "";
+}
+
 // ------------------------------------------------------------------ text parts
 function renderCards(state) {
   const latest = state.sampler.latest || {};
@@ -282,6 +304,7 @@ function render(state) {
   memoryChart(state);
   cpuChart(state);
   ttftChart(state);
+  serverCharts(state);
   renderTable(state);
   renderEvents(state);
   document.getElementById("footer").textContent =
