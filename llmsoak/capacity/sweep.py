@@ -6,7 +6,7 @@ request records under ``RUN/capacity/batch-NN/``):
 1. the synchronous rate (closed loop, one request at a time) and the maximum throughput (closed
    loop, ``capacity.max_in_flight`` at a time);
 2. ``capacity.steps`` open-loop rates from the first to the second (or ``capacity.rates``);
-3. when every rate met the SLOs, one *probe* step at 1.25 × the highest; then
+3. while every rate met the SLOs, a *probe* step at 1.25 × the highest (3 at most); then
    ``capacity.refine`` bisections between the highest rate that met the SLOs and the next one;
 4. with ``capacity.users``: the number of users of the profile's patterns (closed loop, think
    times and all), bisected over ``capacity.user_iterations`` runs.
@@ -46,7 +46,9 @@ from llmsoak.profile import CapacityConfig, Profile
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "locustfiles" / "capacity.py"
 STOP_WAIT_S = 30.0
 PROBE_FACTOR = 1.25
-"""When every rate of the sweep met the SLOs: one more step at this multiple of the highest."""
+"""When every rate of the sweep met the SLOs: another step at this multiple of the highest…"""
+MAX_PROBES = 3
+"""… at most this many times."""
 
 
 def check_knee_inputs(profile: Profile) -> None:
@@ -230,10 +232,12 @@ class Driver:
                  f"({cfg.distribution})")
         self._loop_steps([self._phase("rate", r) for r in rates], ["sweep"] * len(rates))
         best, fail = rate_knee(sw.steps)
-        if fail is None and best is not None and not cfg.rates:
+        for _ in range(MAX_PROBES):
+            if fail is not None or best is None or cfg.rates:
+                break
             # Every rate held: the closed-loop throughput may understate what the server takes
-            # open loop. One step above it, so the knee has an upper side to bisect towards.
-            probe = round(rates[-1] * PROBE_FACTOR, 4)
+            # open loop. Steps above it, so the knee has an upper side to bisect towards.
+            probe = round(best * PROBE_FACTOR, 4)
             self.log(f"capacity: every rate met the SLOs; probing {probe:g} req/s")
             self._loop_steps([self._phase("rate", probe)], ["probe"])
             best, fail = rate_knee(sw.steps)
