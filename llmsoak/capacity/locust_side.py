@@ -124,7 +124,7 @@ class CapacityUser(LLMChatUser):
     @task
     def run_plan(self) -> None:
         if _plan_taken[0]:  # one plan per process: a second user (uneven dispatch) only waits
-            gevent.sleep(3600)
+            self._sleep(3600)
             return
         _plan_taken[0] = True
         plan = self.plan
@@ -145,7 +145,9 @@ class CapacityUser(LLMChatUser):
             self._run_phase(phase, start, index, min(index, workers - 1), workers)
             start = start + phase["warmup_s"] + phase["measure_s"] + 0.2
         self.recorder.phase({"pid": os.getpid(), "worker": index, "done": True})
-        gevent.sleep(3600)  # the driver stops Locust once every process is done
+        # The driver stops Locust once every process is done; waiting through Locust's wait()
+        # lets that stop end the user at once instead of after --stop-timeout.
+        self._sleep(3600)
 
     def _run_phase(self, phase: dict, start: float, index: int, slot: int, workers: int) -> None:
         plan = self.plan
