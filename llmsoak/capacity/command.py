@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
 from llmsoak.capacity import report, results
-from llmsoak.capacity.sweep import Driver, check_knee_inputs, exit_code, target_answers
+from llmsoak.capacity.sweep import Driver, Sweep, check_knee_inputs, exit_code, rate_knee, target_answers
 from llmsoak.errors import EXIT_IO_ERROR, EXIT_TARGET_UNAVAILABLE, CommandError
 from llmsoak.profile import CapacityConfig, load_profile
 from llmsoak.redact import Redactor
@@ -36,11 +37,32 @@ def _run_dir(out: str | None, name: str) -> Path:
     return root.resolve()
 
 
-def run_capacity(profile_path: str, out: str | None, overrides: dict, *, processes: int = 0) -> int:
-    """The whole command; returns the exit code (see llmsoak.capacity.sweep.exit_code)."""
-    import dataclasses
+def _live(driver: Driver, profile, root: Path, processes: int, started: float, charts: bool):
+    """After every step: capacity.json with the knee so far (``status: running``), and the charts
+    when the Capacity view shows them."""
 
+    def on_step(sweep: Sweep) -> None:
+        best, fail = rate_knee(sweep.steps)
+        partial = dataclasses.replace(sweep, steps=list(sweep.steps), rate_knee=best, rate_next_fail=fail,
+                                      rate_bound="none" if best is None else ("exact" if fail else "at least"))
+        doc = results.to_json(partial, profile, exit_code=None, verdict=[], processes=processes,
+                              started_at=started, status="running")
+        doc["summary"] = report.summary(doc)
+        try:
+            if charts:  # first: a page that sees the new capacity.json finds its charts
+                report.draw_charts(doc, root / "charts")
+            results.write(root, doc, partial.steps)
+        except OSError as err:
+            driver.log(f"cannot update the live results: {err}")
+
+    return on_step
+
+
+def run_capacity(profile_path: str, out: str | None, overrides: dict, *, processes: int = 0,
+                 listen: str | None = None) -> int:
+    """The whole command; returns the exit code (see llmsoak.capacity.sweep.exit_code)."""
     from llmsoak.run.launch import resolved_profile_yaml  # start-up: this command only
+    from llmsoak.webui.capacity_page import parse_listen, start_view  # start-up: this command only
 
     try:
         profile = load_profile(profile_path, overrides)
@@ -49,6 +71,11 @@ def run_capacity(profile_path: str, out: str | None, overrides: dict, *, process
     if profile.capacity is None:
         profile = dataclasses.replace(profile, capacity=CapacityConfig())
     check_knee_inputs(profile)
+    if listen is not None:
+        try:
+            parse_listen(listen)
+        except ValueError as err:
+            raise CommandError(str(err)) from None
     profile.target.resolve_headers()  # an unset API-key variable: one line, exit 2, before anything starts
     if not target_answers(profile.target.url):
         raise CommandError(f"target {profile.target.url} does not answer (llmsoak capacity does not start "
@@ -60,10 +87,23 @@ def run_capacity(profile_path: str, out: str | None, overrides: dict, *, process
     started = time.time()
     _log(f"capacity run directory: {root}")
     driver = Driver(profile, resolved, root, processes=processes, log=lambda m: _log(redactor.text(m)))
-    sweep = driver.run()
+    view = None
+    if listen is not None:
+        try:
+            view = start_view(root, listen)
+        except ValueError as err:
+            raise CommandError(str(err)) from None
+        _log(f"Capacity view: listening on {view.url}")
+    driver.on_step = _live(driver, profile, root, processes, started, charts=view is not None)
+    try:
+        sweep = driver.run()
+    finally:
+        if view is not None:
+            view.stop()
     code, verdict = exit_code(sweep, profile.capacity)
     doc = results.to_json(sweep, profile, exit_code=code, verdict=verdict, processes=processes,
                           started_at=started)
+    doc["summary"] = report.summary(doc)
     try:
         json_path, _csv = results.write(root, doc, sweep.steps)
         html = report.write_report(doc, root)

@@ -23,11 +23,15 @@ CSV_COLUMNS = ("step", "role", "kind", "load", "window_s", "requests", "failures
 """capacity.csv: one row per step in the order measured; latencies in ms, rates per second."""
 
 
-def to_json(sweep, profile, *, exit_code: int, verdict: list[str], processes: int, started_at: float) -> dict:
+def to_json(sweep, profile, *, exit_code: int | None, verdict: list[str], processes: int, started_at: float,
+            status: str = "finished") -> dict:
+    """The capacity.json document; ``status`` ``running`` (rewritten after every step, the
+    knee so far, ``exit_code`` null) or ``finished``."""
     cfg = profile.capacity
     slo = profile.slo
     return {
         "schema": SCHEMA,
+        "status": status,
         "llmsoak_version": __version__,
         "profile": profile.name,
         "target": profile.target.url,

@@ -134,6 +134,8 @@ class Driver:
         self.batches = 0
         self.phase_counter = 0
         self.sweep = Sweep()
+        self.on_step: Callable[[Sweep], None] | None = None
+        """Called after every step (the live results file and the Capacity view)."""
 
     # -- Locust ---------------------------------------------------------------------------------
     def _argv(self, users: int, run_time_s: float) -> list[str]:
@@ -203,6 +205,8 @@ class Driver:
     def _add(self, step: Step) -> None:
         self.sweep.steps.append(step)
         self.log(describe(step, len(self.sweep.steps)))
+        if self.on_step is not None:
+            self.on_step(self.sweep)
 
     def _users_step(self, users: int) -> Step:
         phase = self._phase("users", users)

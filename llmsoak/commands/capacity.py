@@ -63,6 +63,9 @@ def prepare_parser(parser) -> None:
     parser.add_argument("--warmup", metavar="SPAN", help="override capacity.warmup_s (e.g. 5s)")
     parser.add_argument("--measure", metavar="SPAN", help="override capacity.measure_s (e.g. 20s)")
     parser.add_argument("--no-users", action="store_true", help="skip the search in users of the pattern mix")
+    parser.add_argument("--listen", metavar="HOST:PORT",
+                        help="serve the live Capacity view there (e.g. 127.0.0.1:0); off loopback it needs "
+                             "$LLMSOAK_CAPACITY_TOKEN")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any profile field by dotted path, e.g. --set slo.ttft_p95_ms=800")
 
@@ -92,4 +95,4 @@ def _overrides(args) -> dict:
 def run(args) -> int:
     from llmsoak.capacity.command import run_capacity  # start-up: `llmsoak` imports every command module
 
-    return run_capacity(args.profile, args.out, _overrides(args), processes=args.processes)
+    return run_capacity(args.profile, args.out, _overrides(args), processes=args.processes, listen=args.listen)
