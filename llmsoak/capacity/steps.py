@@ -29,6 +29,9 @@ DEFAULT_ERROR_RATE = 0.01
 MAX_DROPPED_SHARE = 0.01
 MIN_ACHIEVED_SHARE = 0.9
 PERCENTILES = (50, 90, 95, 99)
+GENERATOR_LAG_WARN_MS = 50.0
+"""A step whose schedule → send lag p95 exceeds this (or that dropped late arrivals) is marked
+``generator_behind``: its latencies may describe the load generator, not the server."""
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -53,6 +56,9 @@ class Window:
     scheduled: int = 0
     sent: int = 0
     dropped: int = 0
+    """Arrivals not sent: the in-flight bound was full, or they were reached too late."""
+    late: int = 0
+    """Of ``dropped``: reached more than ``max_lag_s`` late (the generator was saturated)."""
     lag_max_ms: float = 0.0
 
 
@@ -81,6 +87,9 @@ class Step:
     meets_slo: bool = False
     reasons: list[str] = field(default_factory=list)
     """Why the step misses the SLOs (empty when it meets them)."""
+    generator_behind: bool = False
+    """The generator fell behind its schedule (lag p95 > GENERATOR_LAG_WARN_MS, or late drops):
+    add ``--processes`` before trusting this step."""
     role: str = "sweep"
     """``synchronous``, ``throughput``, ``sweep``, ``probe``, ``refine`` or ``users``."""
 
@@ -151,6 +160,8 @@ def measure(kind: str, load: float, rows: Iterable[dict], windows: Sequence[Wind
                 lag_ms={"p50": _round(percentile(lags, 50)), "p95": _round(percentile(lags, 95)),
                         "max": _round(max([w.lag_max_ms for w in windows] + lags, default=0.0))},
                 role=role)
+    late = sum(w.late for w in windows)
+    step.generator_behind = bool(late) or (step.lag_ms["p95"] or 0.0) > GENERATOR_LAG_WARN_MS
     judge(step, slo)
     return step
 

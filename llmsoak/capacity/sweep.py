@@ -277,6 +277,8 @@ def describe(step: Step, number: int) -> str:
     share = "–" if step.goodput_share is None else f"{step.goodput_share:.0%}"
     verdict = "meets the SLOs" if step.meets_slo else "misses: " + "; ".join(step.reasons)
     lag = f", lag p95 {step.lag_ms['p95']:.0f} ms" if step.kind == "rate" and step.lag_ms["p95"] else ""
+    if step.generator_behind:
+        lag += " (the generator fell behind its schedule: try --processes)"
     return (f"step {number} ({step.role}): {step.load:g} {unit} → {step.achieved_rps:.2f} req/s, "
             f"{step.output_tokens_per_s:.0f} tok/s, TTFT p95 {p95('ttft')}, E2E p95 {p95('e2e')}, "
             f"goodput {share} ({step.goodput_rps:.2f} req/s), {step.dropped} dropped{lag} — {verdict}")
@@ -324,6 +326,7 @@ def _phase_windows(folder: Path) -> dict[int, list[Window]]:
                 int(row["pid"]), float(row["measure_start"]), float(row["measure_end"]),
                 scheduled=int(row.get("scheduled", 0)), sent=int(row.get("sent", 0)),
                 dropped=int(row.get("dropped_full", 0)) + int(row.get("dropped_late", 0)),
+                late=int(row.get("dropped_late", 0)),
                 lag_max_ms=float(row.get("lag_max_ms", 0.0))))
     return out
 

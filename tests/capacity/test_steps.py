@@ -97,3 +97,13 @@ def test_exit_code_says_whether_the_target_load_is_sustainable() -> None:
     unbounded = Sweep(rate_knee=25.0, rate_bound="at least")
     assert exit_code(unbounded, CapacityConfig(target_rate=30.0))[0] == EXIT_INCONCLUSIVE
     assert exit_code(Sweep(), CapacityConfig(target_rate=1.0))[0] == EXIT_FAILED
+
+
+def test_a_step_whose_generator_fell_behind_says_so() -> None:
+    on_time = [_row(100.0 + i, 100.1 + i, lag=2.0) for i in range(10)]
+    slo = SloConfig(e2e_p95_ms=300.0)
+    assert not measure("rate", 1.0, on_time, [Window(1, 100.0, 110.0)], slo).generator_behind
+    lagging = [_row(100.0 + i, 100.1 + i, lag=120.0) for i in range(10)]
+    assert measure("rate", 1.0, lagging, [Window(1, 100.0, 110.0)], slo).generator_behind
+    late = measure("rate", 1.0, on_time, [Window(1, 100.0, 110.0, dropped=1, late=1)], slo)
+    assert late.generator_behind
