@@ -16,6 +16,7 @@ from pathlib import Path
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
 from llmsoak.profile import Profile, SloConfig, load_profile
 from llmsoak.run.processes import free_port
+from llmsoak.run.remote_workers import check_master_bind
 
 PORT_PLACEHOLDER = "port"
 """``{port}`` in target.url and target.command becomes one free port, the same in both (the
@@ -44,6 +45,12 @@ class RunSettings:
     """``"pid:812"``, ``"match:REGEX"``, ``"port:8000"``, ``"cgroup:PATH"``; None = the started target."""
     sample_locust: bool
     slo: SloConfig = field(default_factory=SloConfig)
+    remote_workers: int = 0
+    """Remote workers (``llmsoak worker``) the master waits for; 0 = local workers only."""
+    master_bind: str = "127.0.0.1:5557"
+    """``HOST:PORT`` the master listens on for remote workers."""
+    workers_timeout_s: float = 300.0
+    """Wall seconds to wait for ``remote_workers`` before the run fails."""
 
 
 def load(profile_path: str | Path, overrides: dict | None = None) -> tuple[Profile, RunSettings]:
@@ -79,6 +86,8 @@ def settings_from_profile(profile: Profile, path: Path) -> RunSettings:
         command = tuple(shlex.split(command)) or None
     elif command is not None:
         command = tuple(command) or None
+    if run.remote_workers:
+        check_master_bind(run.master_bind, source)
     duration_s = run_duration_s(profile)
     if duration_s is None:
         raise CommandError(f"{source}: run.duration: missing (or give --duration)", EXIT_BAD_INPUT)
@@ -97,4 +106,7 @@ def settings_from_profile(profile: Profile, path: Path) -> RunSettings:
         sampler_selector=sampler.selector,
         sample_locust=sampler.sample_locust,
         slo=profile.slo,
+        remote_workers=run.remote_workers,
+        master_bind=run.master_bind,
+        workers_timeout_s=run.workers_timeout_s,
     )
