@@ -37,6 +37,8 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+from locust.exception import RPCError
+
 from llmsoak.events import append_event
 from llmsoak.locust import internals
 from llmsoak.locust.worker_auth import (
@@ -84,6 +86,8 @@ class WorkerGate:
         self.counts = {"joined": 0, "lost": 0, "rejoined": 0, "refused": 0}
         self.max_shortfall_users = 0
         self.shortfall_at: float | None = None
+        self.test_ended = False
+        """Set at ``test_stop``: workers leaving then were told to by the master."""
 
     # -- events ------------------------------------------------------------------------------
     def event(self, detail: str, error: bool = False) -> None:
@@ -160,6 +164,8 @@ class WorkerGate:
         for cid in sorted(self.active - now_active):
             host = worker_host(cid)
             self.active.discard(cid)
+            if self.test_ended and states.get(cid) != "missing":
+                continue  # the master told its workers to quit at the end of the test: not a loss
             self.lost_hosts[host] = self.lost_hosts.get(host, 0) + 1
             self.counts["lost"] += 1
             record = self.records.setdefault(cid, {"id": cid, "host": host, "joined_at": None})
@@ -290,18 +296,22 @@ def fetch_profile(host: str, port: int, token: str | None, timeout_s: float, on_
 
     def receive():
         while True:
-            msg = client.recv()
+            try:
+                msg = client.recv()
+            except RPCError:  # nobody there yet, or the link dropped: ZMQ reconnects by itself
+                gevent.sleep(1.0)
+                continue
             if msg.type == JOIN_REPLY:
                 return msg.data
 
-    sender, waiter = gevent.spawn(ask), gevent.spawn(wait)
+    sender, waiter, receiver = gevent.spawn(ask), gevent.spawn(wait), gevent.spawn(receive)
     try:
-        reply = gevent.spawn(receive).get(timeout=timeout_s)
+        reply = receiver.get(timeout=timeout_s)
     except gevent.Timeout:
         raise TimeoutError(f"no answer from a master at {host}:{port} within {timeout_s:g} s") from None
     finally:
         done[0] = True
-        gevent.killall([sender, waiter])
+        gevent.killall([sender, waiter, receiver])
         client.close(linger=0)
     if not reply.get("ok"):
         raise JoinRefused(str(reply.get("error") or "refused"))
@@ -341,4 +351,13 @@ def install_master(environment, profile_path) -> WorkerGate:
 
     gevent.spawn(watcher)
     environment.events.quitting.add_listener(lambda **_kw: gate.write_state())
+
+    def on_test_start(**_kw) -> None:
+        gate.test_ended = False
+
+    def on_test_stop(**_kw) -> None:
+        gate.test_ended = True
+
+    environment.events.test_start.add_listener(on_test_start)
+    environment.events.test_stop.add_listener(on_test_stop)
     return gate
