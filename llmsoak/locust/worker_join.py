@@ -80,6 +80,7 @@ class WorkerGate:
         self.state_path = state_path
         self.admitted: OrderedDict[str, float] = OrderedDict()
         self._refused_ids: OrderedDict[str, None] = OrderedDict()
+        self._told_to_quit: OrderedDict[str, None] = OrderedDict()
         self.active: set[str] = set()
         self.records: OrderedDict[str, dict] = OrderedDict()
         self.lost_hosts: dict[str, int] = {}
@@ -88,6 +89,24 @@ class WorkerGate:
         self.shortfall_at: float | None = None
         self.test_ended = False
         """Set at ``test_stop``: workers leaving then were told to by the master."""
+        self._carry_over()
+
+    def _carry_over(self) -> None:
+        """A new segment's master continues the run's counts (workers.json of the last segment)."""
+        if self.state_path is None:
+            return
+        try:
+            old = json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return
+        if not isinstance(old, dict):
+            return
+        for key in self.counts:
+            if isinstance(old.get(key), int):
+                self.counts[key] = old[key]
+        if isinstance(old.get("max_shortfall_users"), int):
+            self.max_shortfall_users = old["max_shortfall_users"]
+            self.shortfall_at = old.get("max_shortfall_at")
 
     # -- events ------------------------------------------------------------------------------
     def event(self, detail: str, error: bool = False) -> None:
@@ -127,6 +146,14 @@ class WorkerGate:
             return True
         if msg_type == "client_ready":
             self._refuse(client_id, self.credentials.check(HELLO, client_id, None) or "no hello", "connect")
+        elif msg_type == "heartbeat" and client_id not in self._told_to_quit:
+            # A worker of this port's previous master (Locust was restarted for a new segment): ZMQ
+            # reconnected it here, but it never joined this master. Told to quit, `llmsoak worker`
+            # joins again at once instead of after Locust's 60 s master-heartbeat timeout.
+            self._told_to_quit[client_id] = None
+            while len(self._told_to_quit) > NONCES_KEPT:
+                self._told_to_quit.popitem(last=False)
+            self.environment.runner.send_message("quit", None, client_id=client_id)
         return False  # heartbeats, stats … of a worker never admitted
 
     def _answer_join(self, client_id: str, data) -> None:

@@ -11,6 +11,8 @@ test_netns_soak.py.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -152,7 +154,28 @@ def test_worker_bad_input_is_one_line(tmp_path):
 
 
 def _env_without_token() -> dict:
-    import os
-
     return {k: v for k, v in os.environ.items() if k != "LLMSOAK_WORKER_TOKEN"}
 
+
+
+def test_a_restarted_master_gets_its_worker_back_in_the_next_segment(tmp_path, procs):
+    # GIVEN a run with one remote worker, running
+    port = free_port()
+    profile = write_remote_profile(tmp_path / "seg.yaml", url="http://127.0.0.1:{port}", command=STUB,
+                                   remote_workers=1, master_bind=f"127.0.0.1:{port}", duration="40s", users=2)
+    run_dir = tmp_path / "run"
+    master = procs.start("master", llmsoak_argv("run", "--profile", str(profile), "--out", str(run_dir)))
+    procs.start("w1", llmsoak_argv("worker", "--master", f"127.0.0.1:{port}"))
+    wait_for(lambda: "segment 1 started" in procs.output("master"), 90, "segment 1")
+    time.sleep(5)
+    # WHEN the run's Locust master dies
+    pid = json.loads((run_dir / "run.json").read_text())["processes"]["locust"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    # THEN the run starts a new segment, the worker joins it (well before Locust's 60 s timeout)
+    wait_for(lambda: "segment 2 started" in procs.output("master"), 50, "segment 2 with its worker")
+    code = master.wait(150)
+    assert code == 0, procs.output("master")[-3000:]
+    m = json.loads((run_dir / "run.json").read_text())
+    assert len(m["segments"]) == 2
+    assert m["result"]["remote_workers"]["joined"] >= 2  # counts carry over between segments
+    assert procs.output("w1").count("joined the master at") >= 2
