@@ -9,6 +9,7 @@ EXIT_BAD_INPUT = 2  # usage errors, bad files, bad profiles, port in use
 EXIT_INCONCLUSIVE = 3  # analyze: not enough data to decide
 EXIT_TARGET_UNAVAILABLE = 4  # nothing to attach to / target does not answer
 EXIT_IO_ERROR = 5  # output not writable, disk full
+EXIT_WORKERS_MISSING = 6  # run: the remote workers did not join within run.workers_timeout
 
 
 class CommandError(Exception):

@@ -36,6 +36,7 @@ EVENTS_COLUMNS: tuple[str, ...] = ("timestamp", "kind", "detail")
 
 EVENT_KINDS: tuple[str, ...] = (
     "start", "stop", "restart", "segment", "checkpoint", "alert", "shape", "info", "overrun",
+    "worker",
 )
 """The ``kind`` values of ``events.csv`` (and of the sampler's ``/api/events``)."""
 

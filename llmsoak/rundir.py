@@ -9,6 +9,7 @@
     samples/target.csv  the target's resources; samples/locust.csv the load generator's
     samples/server_metrics.csv  the target's own /metrics (KV cache, queue), when sampler.metrics_url
     llm_timeseries.csv  per-minute LLM metrics (appended by every segment's Locust master)
+    workers.json        remote workers seen by the master: joined, lost, refused, users shortfall
     locust/             stats.csv, failures.csv, exceptions.csv, report.html of the latest
                         segment, and stats_history.csv stitched over all segments
     locust/seg-NNN/     what Locust wrote during segment NNN (Locust rewrites its CSVs per process)
@@ -149,6 +150,11 @@ class RunDir:
     @property
     def llm_timeseries(self) -> Path:
         return self.root / "llm_timeseries.csv"
+
+    @property
+    def workers(self) -> Path:
+        """Remote workers as the master saw them (llmsoak.locust.worker_join): counts, shortfall."""
+        return self.root / "workers.json"
 
     # -- written by the target (tracemalloc agent) -------------------------------------------------
     @property

@@ -10,7 +10,8 @@ from llmsoak.units import parse_timespan
 HELP = "run a soak from a profile: target, samplers, Locust, checkpoints, verdict, SLO gate"
 
 EPILOG = """exit codes: 0 SLOs met · 1 an SLO breached or a leak · 2 bad input or profile ·
-3 leak verdict inconclusive while slo.fail_on_leak · 4 target unavailable · 5 I/O error.
+3 leak verdict inconclusive while slo.fail_on_leak · 4 target unavailable · 5 I/O error ·
+6 the remote workers did not join within run.workers_timeout.
 --status: 0 while the run has no result yet, else the exit code the run ended with.
 See docs/soak.md."""
 
@@ -30,6 +31,14 @@ def prepare_parser(parser) -> None:
                         help="override run.checkpoint_interval (default 60m)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="override run.workers: local Locust worker processes (0 = one process)")
+    parser.add_argument("--remote-workers", type=int, metavar="N",
+                        help="override run.remote_workers: wait for N `llmsoak worker --master HOST:PORT` "
+                             "processes on other machines and run the users there")
+    parser.add_argument("--master-bind", metavar="HOST:PORT",
+                        help="override run.master_bind (default 127.0.0.1:5557); another address needs "
+                             "LLMSOAK_WORKER_TOKEN")
+    parser.add_argument("--workers-timeout", metavar="SPAN",
+                        help="override run.workers_timeout: how long to wait for the remote workers (default 5m)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any profile field by dotted path, e.g. --set load.users=20 (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress line; log events only")
@@ -55,6 +64,12 @@ def _overrides(args) -> dict:
         out["run.checkpoint_interval"] = args.checkpoint_interval
     if args.workers is not None:
         out["run.workers"] = args.workers
+    if args.remote_workers is not None:
+        out["run.remote_workers"] = args.remote_workers
+    if args.master_bind:
+        out["run.master_bind"] = args.master_bind
+    if args.workers_timeout:
+        out["run.workers_timeout"] = args.workers_timeout
     return out
 
 

@@ -18,7 +18,7 @@ import os
 import sys
 
 from llmsoak.errors import EXIT_BAD_INPUT
-from llmsoak.locust import plugin, profile_switch
+from llmsoak.locust import plugin, profile_switch, worker_join
 from llmsoak.locust.profile_switch import PreparedProfile, ProfileSwitchError, prepare_profile
 from llmsoak.locust.shapes import ProfileShape, shape_from_profile
 from llmsoak.locust.user_classes import build_user_classes
@@ -49,6 +49,8 @@ def load_profile_from_argv(argv: list[str] | None = None) -> tuple[object | None
     dispatched), so a profile picked later in the web UI's start form may use any of them.
     """
     argv = sys.argv if argv is None else argv
+    # A worker's hello must go out before Locust's client_ready, sent from the runner's constructor.
+    worker_join.install_worker_hello()
     path = profile_path_from_argv(argv) or os.environ.get("LLMSOAK_PROFILE")
     if not path:
         if _HELP_FLAGS.intersection(argv):
@@ -95,4 +97,6 @@ def init_environment(environment, profile, user_classes: dict | None = None) -> 
     startup = _startup[0]
     if startup is None or user_classes is None or environment.runner is None:
         return
-    profile_switch.install(environment, startup, user_classes)
+    switch = profile_switch.install(environment, startup, user_classes)
+    if plugin.role(environment.runner) == "master":
+        worker_join.install_master(environment, lambda: switch.path)

@@ -47,6 +47,16 @@ Locust 2.47:
 * ``Environment.shape_class``, ``Environment.available_shape_classes``, ``LoadTestShape.runner``
   and ``WebUI.update_template_args()`` (:func:`set_running_shape`): the start form's profile
   replaces the running load shape.
+* ``WorkerRunner.connect_to_master``, ``WorkerRunner.client``/``client_id`` and
+  ``locust.rpc.Message`` (:func:`send_before_client_ready`): a worker's llmsoak hello (versions,
+  token proof) goes out on the worker's own connection right before each ``client_ready``, which
+  Locust sends from the runner's constructor, before any ``init`` listener runs.
+* ``MasterRunner.handle_message(client_id, msg)``, called per message by the master's
+  ``client_listener`` (:func:`filter_master_messages`): the master drops a worker that has not
+  proved it holds the token before Locust counts it as connected.
+* ``MasterRunner.clients`` and ``WorkerNode.id``/``state`` (:func:`worker_states`), and
+  ``locust.rpc.Client`` (:func:`rpc_client`): who is connected; the ``llmsoak worker`` join
+  request, sent before its Locust process starts (like Locust's own ``-f -`` download).
 """
 
 from __future__ import annotations
@@ -282,3 +292,56 @@ def set_running_shape(environment, shape) -> None:
     web_ui = getattr(environment, "web_ui", None)
     if web_ui is not None:
         web_ui.update_template_args()
+
+
+# --------------------------------------------------------------------------- Locust: master/worker
+
+def send_before_client_ready(make_message) -> None:
+    """Worker: before every ``client_ready`` (first connect and retries), send the message
+    ``make_message(client_id) -> (type, data)`` on the same connection, so the master reads it
+    first. Idempotent; patches the class, so call it before Locust creates the runner."""
+    from locust.rpc import Message
+    from locust.runners import WorkerRunner
+
+    original = WorkerRunner.connect_to_master
+    if getattr(original, "_llmsoak_hello", False):
+        return
+
+    def connect_to_master(self):
+        msg_type, data = make_message(self.client_id)
+        self.client.send(Message(msg_type, data, self.client_id))
+        return original(self)
+
+    connect_to_master._llmsoak_hello = True  # type: ignore[attr-defined]
+    WorkerRunner.connect_to_master = connect_to_master
+
+
+def filter_master_messages(runner, allow) -> None:
+    """Master: ``allow(client_id, msg_type, data) -> bool`` sees every message from a worker
+    before Locust does; False drops it (Locust never learns of it)."""
+    original = runner.handle_message
+
+    def handle_message(client_id, msg):
+        if allow(client_id, msg.type, msg.data):
+            original(client_id, msg)
+
+    runner.handle_message = handle_message
+
+
+def worker_states(runner) -> dict[str, str]:
+    """Master: ``{worker id: state}`` of every worker Locust knows (``ready``, ``running``,
+    ``spawning``, ``missing``, ``stopped`` …)."""
+    return {node.id: node.state for node in runner.clients.all}
+
+
+def rpc_client(host: str, port: int, identity: str):
+    """A ZMQ client to a Locust master: ``.send(Message)``, ``.recv() -> Message``, ``.close()``."""
+    from locust.rpc import zmqrpc
+
+    return zmqrpc.Client(host, port, identity)
+
+
+def rpc_message(msg_type: str, data, node_id: str):
+    from locust.rpc import Message
+
+    return Message(msg_type, data, node_id)

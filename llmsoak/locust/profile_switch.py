@@ -41,6 +41,7 @@ from llmsoak.locust.shapes import install_shape
 from llmsoak.locust.timeseries import get_llm_state
 from llmsoak.locust.user_classes import apply_profile, class_name
 from llmsoak.locust.users import LLMChatUser
+from llmsoak.locust.worker_auth import MASTER_SHA_ENV
 from llmsoak.profile import load_profile
 from llmsoak.prompts import prompt_source_from_profile
 
@@ -139,6 +140,7 @@ class ProfileSwitch:
         self.known_urls: list[str] = [_norm_url(startup.profile.target.url)]
         self.shape_profile = startup.profile
         """The profile whose load shape Locust runs (the start form swaps it)."""
+        self._startup = startup
 
     @property
     def path(self) -> str:
@@ -249,6 +251,8 @@ class ProfileSwitch:
         path, sha256 = getattr(options, OPT_PATH, None), getattr(options, OPT_SHA256, None)
         if not path:
             return
+        if sha256 and sha256 == os.environ.get(MASTER_SHA_ENV) and self.current is self._startup:
+            return  # `llmsoak worker`: the master's profile, received at join and running since start-up
         try:
             prepared = self.prepare(path, sha256)
         except ProfileSwitchError as err:

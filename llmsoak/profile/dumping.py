@@ -51,7 +51,8 @@ def profile_to_dict(profile: Profile) -> dict:
 
 
 # Dataclass attribute → profile key where the YAML spelling is a timespan without the unit suffix.
-_YAML_KEYS = {"duration_s": "duration", "at_s": "at", "checkpoint_interval_s": "checkpoint_interval"}
+_YAML_KEYS = {"duration_s": "duration", "at_s": "at", "checkpoint_interval_s": "checkpoint_interval",
+             "workers_timeout_s": "workers_timeout"}
 
 
 def _rename(value: Any) -> Any:

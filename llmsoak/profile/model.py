@@ -210,6 +210,14 @@ class RunConfig:
     seed: int | None = None
     """Seed of every simulated user's random generator (think times, turns, lengths, prompt
     choice); ``None`` = unseeded. See docs/profiles.md ("Seeds") for how far it reproduces a run."""
+    remote_workers: int = 0
+    """Remote Locust workers (``llmsoak worker --master HOST:PORT`` on other machines) the run's
+    master waits for; 0 = none (local workers only)."""
+    master_bind: str = "127.0.0.1:5557"
+    """``HOST:PORT`` the master listens on for remote workers; off loopback it needs
+    ``LLMSOAK_WORKER_TOKEN`` (docs/soak.md, "Remote workers")."""
+    workers_timeout_s: float = 300.0
+    """Wall seconds the master waits for ``remote_workers`` to join before the run fails."""
 
 
 @dataclass(frozen=True)

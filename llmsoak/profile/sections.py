@@ -268,7 +268,8 @@ def _parse_load(raw: object) -> LoadConfig:
 
 
 def _parse_run(raw: object, base_dir: Path) -> RunConfig:
-    s = _Section(raw, "run", ("duration", "workers", "checkpoint_interval", "events_path", "seed"))
+    s = _Section(raw, "run", ("duration", "workers", "checkpoint_interval", "events_path", "seed",
+                              "remote_workers", "master_bind", "workers_timeout"))
     workers = s.raw.get("workers")
     if workers is None or workers == "auto":
         workers = None
@@ -283,7 +284,22 @@ def _parse_run(raw: object, base_dir: Path) -> RunConfig:
             events_path = base_dir / events_path
     return RunConfig(duration_s=s.timespan("duration", None, above=0), workers=workers,
                      checkpoint_interval_s=s.timespan("checkpoint_interval", 3600.0, above=0),
-                     events_path=events_path, seed=s.number("seed", None, integer=True))
+                     events_path=events_path, seed=s.number("seed", None, integer=True),
+                     remote_workers=s.number("remote_workers", 0, minimum=0, maximum=1024, integer=True),
+                     master_bind=_host_port(s, "master_bind", "127.0.0.1:5557"),
+                     workers_timeout_s=s.timespan("workers_timeout", 300.0, above=0))
+
+
+_HOST_PORT_RE = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
+
+
+def _host_port(s: _Section, key: str, default: str) -> str:
+    """``HOST:PORT`` (port 1-65535; an IPv6 host in brackets)."""
+    value = s.string(key, default)
+    m = _HOST_PORT_RE.match(str(value).strip())
+    if not m or not 0 < int(m.group(2)) < 65536:
+        raise _Fail(s.sub(key), f"expected HOST:PORT, e.g. 127.0.0.1:5557, got {value!r}")
+    return str(value).strip()
 
 
 def _fail_workers(value: str) -> int:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from llmsoak.run import remote_workers
 from llmsoak.run.processes import Child, free_port
 from llmsoak.run.settings import RunSettings
 from llmsoak.rundir import LOCUST_CSV_PREFIX, LOCUST_SEGMENT_REPORT, RunDir
@@ -99,7 +100,8 @@ def locustfile() -> Path:
 
 
 def locust_child(settings: RunSettings, run: RunDir, segment: int, remaining_s: float) -> Child:
-    """Locust headless, ``settings.workers`` local worker processes (0: one process), segment files
+    """Locust headless, ``settings.workers`` local worker processes (0: one process) or a master of
+    ``settings.remote_workers`` remote ones, segment files
     under ``locust/seg-NNN/``, the per-minute LLM series appended to ``RUN/llm_timeseries.csv``."""
     seg_dir = run.segment_dir(segment)
     seg_dir.mkdir(parents=True, exist_ok=True)
@@ -110,10 +112,15 @@ def locust_child(settings: RunSettings, run: RunDir, segment: int, remaining_s: 
             "--llm-timeseries", str(run.llm_timeseries), "--exit-code-on-error", "0",
             # let users finish the request in flight at the end, so Locust counts what the target served
             "--stop-timeout", "30"]
-    if settings.workers > 0:
+    extra_env = None
+    if settings.remote_workers > 0:
+        # a master only: its users run on the remote `llmsoak worker`s (llmsoak.run.remote_workers)
+        argv += remote_workers.master_args(settings)
+        extra_env = remote_workers.master_env(settings)
+    elif settings.workers > 0:
         # Locust's master binds *:5557 by default: keep it on loopback, on a port of its own, so two
         # runs on one machine don't collide and nothing listens beyond this host.
         port = str(free_port())
         argv += ["--processes", str(settings.workers), "--master-bind-host", "127.0.0.1",
                  "--master-bind-port", port, "--master-port", port]
-    return Child("locust", argv, run.logs / "locust.log", env=child_env(run))
+    return Child("locust", argv, run.logs / "locust.log", env=child_env(run, extra_env))

@@ -27,7 +27,7 @@ from llmsoak.errors import EXIT_FAILED, EXIT_TARGET_UNAVAILABLE, CommandError
 from llmsoak.events import append_event
 from llmsoak.formatting import format_duration
 from llmsoak.redact import Redactor
-from llmsoak.run import children, slo
+from llmsoak.run import children, remote_workers, slo
 from llmsoak.run.checkpoint import Checkpointer, summary_line
 from llmsoak.run.manifest import load_elapsed_s, read_json, write_json_atomic
 from llmsoak.run.processes import (
@@ -85,6 +85,10 @@ class Orchestrator:
         append_event(self.run_dir.events, kind, detail)
         if log:
             self.progress.log(detail)
+
+    def _heartbeat(self) -> None:
+        if time.time() - (self.manifest.get("heartbeat_at") or 0) >= HEARTBEAT_S:
+            self.save()
 
     def log(self, message: str) -> None:
         self.progress.log(self.redactor.text(message))
@@ -271,8 +275,14 @@ class Orchestrator:
         self._record(self.locust)
         self._start_locust_sampler()
         self.save()
+        workers = f"{self.settings.workers} worker(s)"
+        if self.settings.remote_workers:
+            workers = f"master of {self.settings.remote_workers} remote worker(s) on {self.settings.master_bind}"
+            if remote_workers.wait_for_workers(self.run_dir, self.settings, self.locust,
+                                               lambda: bool(self._stop_reason), self.log, self._heartbeat):
+                segments[-1]["started_at"] = time.time()  # the wait for workers is not load time
         self.event("segment", f"segment {index} started ({why}): Locust pid {self.locust.pid}, "
-                              f"{self.settings.workers} worker(s), {format_duration(remaining)} to go")
+                              f"{workers}, {format_duration(remaining)} to go")
 
     def _end_segment(self, reason: str, at: float | None = None) -> None:
         segments = self.manifest["segments"]
@@ -441,10 +451,15 @@ class Orchestrator:
                                    "verdict": (verdict or {}).get("verdict"), "summary": summary_line(verdict),
                                    "requests": totals["requests"], "failures": totals["failures"],
                                    "slo": [c.to_json() for c in checks]}
+        workers = remote_workers.summary(self.run_dir) if s.remote_workers else None
+        if workers is not None:
+            self.manifest["result"]["remote_workers"] = workers
         self.save()
         self.event("stop", f"run {reason}: exit {code}, {summary_line(verdict)}", log=False)
         self.log(f"run {reason} after {format_duration(load_elapsed_s(self.manifest))} of load, "
                  f"{len(segments)} segment(s)")
+        if workers is not None:
+            self.log(remote_workers.summary_line(workers))
         for check in checks:
             self.log(f"SLO {check.name}: {check.status} — {check.detail}")
         self.log(f"verdict: {summary_line(verdict)}")

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
 from llmsoak.profile import Profile, SloConfig, load_profile
 from llmsoak.run.processes import free_port
+from llmsoak.run.remote_workers import check_master_bind
 
 PORT_PLACEHOLDER = "port"
 """``{port}`` in target.url and target.command becomes one free port, the same in both (the
@@ -50,6 +51,12 @@ class RunSettings:
     metrics_url: str | None = None
     """The target's Prometheus /metrics, absolute (``sampler.metrics_url``, a path resolved against
     the target's URL); the target's sampler scrapes it into ``samples/server_metrics.csv``."""
+    remote_workers: int = 0
+    """Remote workers (``llmsoak worker``) the master waits for; 0 = local workers only."""
+    master_bind: str = "127.0.0.1:5557"
+    """``HOST:PORT`` the master listens on for remote workers."""
+    workers_timeout_s: float = 300.0
+    """Wall seconds to wait for ``remote_workers`` before the run fails."""
 
 
 def load(profile_path: str | Path, overrides: dict | None = None) -> tuple[Profile, RunSettings]:
@@ -94,6 +101,8 @@ def settings_from_profile(profile: Profile, path: Path) -> RunSettings:
         command = tuple(shlex.split(command)) or None
     elif command is not None:
         command = tuple(command) or None
+    if run.remote_workers:
+        check_master_bind(run.master_bind, source)
     duration_s = run_duration_s(profile)
     if duration_s is None:
         raise CommandError(f"{source}: run.duration: missing (or give --duration)", EXIT_BAD_INPUT)
@@ -114,4 +123,7 @@ def settings_from_profile(profile: Profile, path: Path) -> RunSettings:
         slo=profile.slo,
         sampler_listen=sampler.listen,
         metrics_url=resolve_metrics_url(sampler.metrics_url, target.url),
+        remote_workers=run.remote_workers,
+        master_bind=run.master_bind,
+        workers_timeout_s=run.workers_timeout_s,
     )
