@@ -24,6 +24,10 @@ HISTORY_EXTRA_COLUMNS: tuple[str, ...] = ("rss_bytes_min",)
 METRICS_COLUMNS: tuple[str, ...] = ("timestamp", "metric", "labels", "value")
 """The target's scraped Prometheus series (``llmsoak sample --metrics-out``), long format."""
 
+CLOCK_OFFSETS_COLUMNS: tuple[str, ...] = ("timestamp", "host", "offset_s", "delay_s")
+"""``clock_offsets.csv`` of a run pulling a remote sampler: when (our clock), which sampler
+(``HOST:PORT``), its clock minus ours and the round trip's network delay, in seconds."""
+
 EVENTS_COLUMNS: tuple[str, ...] = ("timestamp", "kind", "detail")
 """``events.csv`` header: when, one of EVENT_KINDS, free text for a person."""
 

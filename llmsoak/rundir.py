@@ -7,6 +7,7 @@
     orchestrator.pid    pid of the running ``llmsoak run`` (removed at its end)
     events.csv          timeline (columns and kinds: llmsoak/formats.py)
     samples/target.csv  the target's resources; samples/locust.csv the load generator's
+    clock_offsets.csv   with sampler.remote: the remote sampler's clock minus ours, per pull
     llm_timeseries.csv  per-minute LLM metrics (appended by every segment's Locust master)
     locust/             stats.csv, failures.csv, exceptions.csv, report.html of the latest
                         segment, and stats_history.csv stitched over all segments
@@ -99,6 +100,11 @@ class RunDir:
     @property
     def locust_samples(self) -> Path:
         return self.samples_of(GENERATOR_NAME)
+
+    @property
+    def clock_offsets(self) -> Path:
+        """A remote sampler's clock against the orchestrator's, per pull (``sampler.remote`` only)."""
+        return self.root / "clock_offsets.csv"
 
     # -- written by Locust -----------------------------------------------------------------------
     @property

@@ -30,6 +30,9 @@ def prepare_parser(parser) -> None:
                         help="override run.checkpoint_interval (default 60m)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="override run.workers: local Locust worker processes (0 = one process)")
+    parser.add_argument("--sampler-remote", metavar="URL",
+                        help="override sampler.remote: pull the target's samples from `llmsoak sample "
+                             "--listen` on its host (token from $LLMSOAK_SAMPLER_TOKEN)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any profile field by dotted path, e.g. --set load.users=20 (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress line; log events only")
@@ -55,6 +58,8 @@ def _overrides(args) -> dict:
         out["run.checkpoint_interval"] = args.checkpoint_interval
     if args.workers is not None:
         out["run.workers"] = args.workers
+    if args.sampler_remote:
+        out["sampler.remote"] = args.sampler_remote
     return out
 
 

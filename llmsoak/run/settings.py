@@ -44,6 +44,10 @@ class RunSettings:
     """``"pid:812"``, ``"match:REGEX"``, ``"port:8000"``, ``"cgroup:PATH"``; None = the started target."""
     sample_locust: bool
     slo: SloConfig = field(default_factory=SloConfig)
+    sampler_remote: str | None = None
+    """``http://HOST:PORT`` of a remote ``llmsoak sample --listen`` to pull rows from; None = local."""
+    sampler_token_env: str = "LLMSOAK_SAMPLER_TOKEN"
+    """Environment variable holding that sampler's token (the name only; the value stays in env)."""
 
 
 def load(profile_path: str | Path, overrides: dict | None = None) -> tuple[Profile, RunSettings]:
@@ -97,4 +101,6 @@ def settings_from_profile(profile: Profile, path: Path) -> RunSettings:
         sampler_selector=sampler.selector,
         sample_locust=sampler.sample_locust,
         slo=profile.slo,
+        sampler_remote=sampler.remote.rstrip("/") if sampler.remote else None,
+        sampler_token_env=sampler.token_env or "LLMSOAK_SAMPLER_TOKEN",
     )
