@@ -230,7 +230,8 @@ class Orchestrator:
         self.remote_sampler = RemoteSampler(
             self.settings.sampler_remote, self.run_dir.target_samples, offsets_path=self.run_dir.clock_offsets,
             event=self.event, event_at=append_remote_event(self.run_dir.events, self.redactor.text),
-            token_env=self.settings.sampler_token_env, offset_s=record.get("offset_s"))
+            token_env=self.settings.sampler_token_env, offset_s=record.get("offset_s"),
+            not_before=self.manifest.get("created_at"))
         self.remote_sampler.start()
         record["offset_s"] = self.remote_sampler.offset_s
         self.event("start", f"pulling samples from remote sampler {self.remote_sampler.label} (its clock "

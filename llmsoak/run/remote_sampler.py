@@ -66,14 +66,18 @@ class RemoteSampler:
 
     ``offset_s``: the fixed shift (sampler minus orchestrator, seconds) applied to every row and
     event; None = measure it at :meth:`check` (then read :attr:`offset_s` and keep it for a resume).
-    ``event(kind, detail)``: where events go (the orchestrator's ``event``); ``log`` for lines.
+    ``event(kind, detail)``: where events go (the orchestrator's ``event``); ``event_at(ts, kind,
+    detail)``: where the sampler's own events go, at their time on our clock. ``not_before``
+    (our clock, Unix s): while our file has no rows, pull the rows taken after it (the run's
+    creation); None = from the first contact on.
     """
 
     def __init__(self, url: str, out_path: str | os.PathLike, *, offsets_path: str | os.PathLike,
                  event: Callable[[str, str], None], token_env: str = TOKEN_ENV,
                  offset_s: float | None = None, pull_interval_s: float = PULL_INTERVAL_S,
                  timeout_s: float = TIMEOUT_S, page_rows: int = PAGE_ROWS,
-                 event_at: Callable[[float, str, str], None] | None = None) -> None:
+                 event_at: Callable[[float, str, str], None] | None = None,
+                 not_before: float | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise CommandError(f"sampler.remote: expected http://HOST:PORT, got {url!r}", EXIT_BAD_INPUT)
@@ -89,6 +93,7 @@ class RemoteSampler:
         self.page_rows = int(page_rows)
         self._event = event
         self._event_at = event_at
+        self.not_before = not_before
         self.rows_pulled = 0
         self.pulls = 0
         self.outages = 0
@@ -257,8 +262,10 @@ class RemoteSampler:
         if self._writer.last_timestamp is not None:
             # resuming: continue after our last row (ours → the sampler's clock by the same shift)
             self._since = round(self._writer.last_timestamp + (self.offset_s or 0.0), 3)
+        elif self.not_before is not None:
+            self._since = round(self.not_before + (self.offset_s or 0.0), 3)  # from the run's creation
         else:
-            self._since = now_sampler  # a new run: the sampler's rows from now on
+            self._since = now_sampler  # the sampler's rows from now on
         self._events_since = self._since
 
     def start(self) -> RemoteSampler:

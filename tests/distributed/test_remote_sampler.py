@@ -230,3 +230,44 @@ def test_sampler_remote_option_overrides_the_profile(tmp_path):
     code, out = run_llmsoak("run", "--check", "--profile", str(profile), "--sampler-remote", "http://10.1.1.1:9464",
                             timeout=60)
     assert code == EXIT_OK, out
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_the_pull_after_its_last_row(tmp_path, start_stub):
+    # GIVEN a run pulling from a sampler on this host (loopback: no token needed)
+    stub = start_stub("--ttft-ms", "10", "--itl-ms", "1")
+    port = free_port()
+    own = tmp_path / "target-host" / "samples" / "target.csv"
+    sampler = spawn(llmsoak_cmd("sample", "--port", stub.url.rsplit(":", 1)[1], "--out", str(own),
+                                "--interval", "0.5", "--no-gpu", "--listen", f"127.0.0.1:{port}"))
+    run = tmp_path / "run"
+    profile = write_profile(tmp_path / "remote.yaml", stub.url, f"http://127.0.0.1:{port}", duration="25s")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    try:
+        orch = subprocess.Popen(llmsoak_cmd("run", "--profile", str(profile), "--out", str(run), "--quiet"),
+                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pulled = run / "samples" / "target.csv"
+        wait_until(lambda: pulled.exists() and len(data_rows(pulled)) >= 10, 60, 0.5, what="10 pulled rows")
+        offset_before = json.loads((run / "run.json").read_text())["remote_sampler"]["offset_s"]
+        # WHEN the orchestrator is killed (no chance to pull or save) and resumed 3 s later
+        orch.send_signal(signal.SIGKILL)
+        orch.wait(10)
+        rows_at_kill = len(data_rows(pulled))
+        time.sleep(3.0)
+        code, out = run_llmsoak("run", "--resume", str(run), "--quiet", timeout=240)
+    finally:
+        sampler.stop()
+    # THEN it ends normally, with the same clock shift, and the pulled file is the sampler's
+    # own file without gap or duplicate across the kill (the rows of those 3 s were caught up)
+    assert code == EXIT_OK, out
+    manifest = json.loads((run / "run.json").read_text())
+    assert manifest["remote_sampler"]["offset_s"] == offset_before and manifest["resumes"] == 1
+    got = data_rows(pulled)
+    assert len(got) > rows_at_kill + 6
+    own_rows = data_rows(own)
+    own_by_ts = {f"{float(r[0]):.3f}": r for r in own_rows}
+    mapped = [f"{float(r[0]) + offset_before:.3f}" for r in got]
+    for ts, row in zip(mapped, got, strict=True):
+        assert own_by_ts[ts][1:] == row[1:], ts
+    expected = [f"{float(r[0]):.3f}" for r in own_rows if float(mapped[0]) <= float(r[0]) <= float(mapped[-1])]
+    assert mapped == expected
