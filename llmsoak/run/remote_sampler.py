@@ -135,8 +135,11 @@ class RemoteSampler:
         finally:
             conn.close()
         if resp.status == 401:
-            raise PullError(f"refused the token (401): set {self.token_env} to the sampler's "
-                            f"{TOKEN_ENV}", bad_input=True)
+            if not token:
+                raise PullError(f"the sampler requires a token (401) and {self.token_env} is not set",
+                                bad_input=True)
+            raise PullError(f"the sampler refused the token in {self.token_env} (401): it must be the "
+                            f"value of the sampler's {TOKEN_ENV}", bad_input=True)
         if resp.status != 200:
             try:
                 reason = json.loads(body).get("error") or ""

@@ -271,3 +271,30 @@ def test_a_resumed_run_continues_the_pull_after_its_last_row(tmp_path, start_stu
         assert own_by_ts[ts][1:] == row[1:], ts
     expected = [f"{float(r[0]):.3f}" for r in own_rows if float(mapped[0]) <= float(r[0]) <= float(mapped[-1])]
     assert mapped == expected
+
+
+def test_the_live_page_reads_the_remote_sampler_with_the_token(tmp_path, target, monkeypatch):
+    # GIVEN a sampler off loopback with a token, named by the profile's sampler.remote
+    from llmsoak.profile import profile_from_dict
+    from llmsoak.webui.live_source import SamplerSource
+    from llmsoak.webui.monitor import resolve_sampler_url
+
+    port = free_port()
+    sampler = start_sampler(target.pid, tmp_path / "own" / "samples" / "t.csv", port, listen_host="0.0.0.0",
+                            env={TOKEN_ENV: TOKEN})
+    try:
+        profile = profile_from_dict({"name": "r", "target": {"url": "http://127.0.0.1:9", "model": "m"},
+                                     "sampler": {"remote": f"http://127.0.0.1:{port}"}})
+        monkeypatch.delenv("LLMSOAK_SAMPLER_URL", raising=False)
+        url, origin = resolve_sampler_url(None, profile)
+        assert (url, origin) == (f"http://127.0.0.1:{port}", "profile sampler.remote")
+        # WHEN the web UI's source polls it without, then with the token in its environment
+        monkeypatch.delenv(TOKEN_ENV, raising=False)
+        source = SamplerSource(url)
+        assert source.poll() is False and "Unauthorized" in (source.error or "")
+        monkeypatch.setenv(TOKEN_ENV, TOKEN)
+        # THEN it reads the sampler's samples once it sends the token
+        assert wait_until(source.poll, 10, 0.3, what="a poll with the token")
+        assert source.status in ("attached", "waiting")
+    finally:
+        sampler.stop()
