@@ -207,6 +207,7 @@ class RemoteSampler:
                 row["timestamp"] = self._to_ours(sampler_ts)
                 if self._writer.write_row(row):
                     written += 1
+                    self.rows_pulled += 1  # counted as written: a later failure in this round keeps them
                 self._since = sampler_ts
             if headers.get(HEADER_MORE.lower()) != "1" or self._stop.is_set():
                 return written
@@ -237,7 +238,6 @@ class RemoteSampler:
         rows = self._pull_rows()
         self._pull_events()
         self.pulls += 1
-        self.rows_pulled += rows
         return rows
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ class RemoteSampler:
         delay = BACKOFF_FIRST_S
         while not self._stop.is_set():
             try:
-                rows = self.pull_once()
+                self.pull_once()
             except PullError as err:
                 if self._lost_at is None:
                     self._lost_at = time.time()
@@ -301,7 +301,8 @@ class RemoteSampler:
                 continue
             if self._lost_at is not None:
                 self._event("info", f"remote sampler {self.label} back after "
-                                    f"{time.time() - self._lost_at:.0f} s; {rows} row(s) caught up, "
+                                    f"{time.time() - self._lost_at:.0f} s; "
+                                    f"{self.rows_pulled - self._lost_rows_before} row(s) caught up, "
                                     f"resumed after its last row")
                 self._lost_at = None
             delay = BACKOFF_FIRST_S
