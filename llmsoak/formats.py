@@ -30,6 +30,9 @@ SERVER_METRICS_COLUMNS: tuple[str, ...] = (
 """``samples/server_metrics.csv`` (``llmsoak sample --metrics-format server``): the target's own
 Prometheus gauges that matter for a soak, one row per scrape on the sampler's clock, named the
 same for every engine (vLLM, llama.cpp's llama-server); empty = the server does not export it."""
+CLOCK_OFFSETS_COLUMNS: tuple[str, ...] = ("timestamp", "host", "offset_s", "delay_s")
+"""``clock_offsets.csv`` of a run pulling a remote sampler: when (our clock), which sampler
+(``HOST:PORT``), its clock minus ours and the round trip's network delay, in seconds."""
 
 EVENTS_COLUMNS: tuple[str, ...] = ("timestamp", "kind", "detail")
 """``events.csv`` header: when, one of EVENT_KINDS, free text for a person."""

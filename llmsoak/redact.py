@@ -70,7 +70,8 @@ class Redactor:
     @classmethod
     def for_profile(cls, profile: Profile, environ: Mapping[str, str] | None = None) -> Redactor:
         """The redactor of a run of ``profile``: its API key and header variables, and the environment's."""
-        names = [profile.target.api_key_env, *profile.target.headers_env.values()]
+        names = [profile.target.api_key_env, *profile.target.headers_env.values(),
+                 (profile.sampler.token_env or "LLMSOAK_SAMPLER_TOKEN") if profile.sampler.remote else None]
         return cls.from_environment([n for n in names if n], environ)
 
     def text(self, text: str) -> str:

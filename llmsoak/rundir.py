@@ -8,6 +8,7 @@
     events.csv          timeline (columns and kinds: llmsoak/formats.py)
     samples/target.csv  the target's resources; samples/locust.csv the load generator's
     samples/server_metrics.csv  the target's own /metrics (KV cache, queue), when sampler.metrics_url
+    clock_offsets.csv   with sampler.remote: the remote sampler's clock minus ours, per pull
     llm_timeseries.csv  per-minute LLM metrics (appended by every segment's Locust master)
     workers.json        remote workers seen by the master: joined, lost, refused, users shortfall
     locust/             stats.csv, failures.csv, exceptions.csv, report.html of the latest
@@ -129,6 +130,9 @@ class RunDir:
     def server_metrics(self) -> Path:
         """The target's own /metrics gauges on the sampler's clock (columns: SERVER_METRICS_COLUMNS)."""
         return self.samples_of(SERVER_METRICS_NAME)
+    def clock_offsets(self) -> Path:
+        """A remote sampler's clock against the orchestrator's, per pull (``sampler.remote`` only)."""
+        return self.root / "clock_offsets.csv"
 
     # -- written by Locust -----------------------------------------------------------------------
     @property

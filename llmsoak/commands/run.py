@@ -39,6 +39,9 @@ def prepare_parser(parser) -> None:
                              "LLMSOAK_WORKER_TOKEN")
     parser.add_argument("--workers-timeout", metavar="SPAN",
                         help="override run.workers_timeout: how long to wait for the remote workers (default 5m)")
+    parser.add_argument("--sampler-remote", metavar="URL",
+                        help="override sampler.remote: pull the target's samples from `llmsoak sample "
+                             "--listen` on its host (token from $LLMSOAK_SAMPLER_TOKEN)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any profile field by dotted path, e.g. --set load.users=20 (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress line; log events only")
@@ -70,6 +73,8 @@ def _overrides(args) -> dict:
         out["run.master_bind"] = args.master_bind
     if args.workers_timeout:
         out["run.workers_timeout"] = args.workers_timeout
+    if args.sampler_remote:
+        out["sampler.remote"] = args.sampler_remote
     return out
 
 

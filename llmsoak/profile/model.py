@@ -238,6 +238,12 @@ class SamplerConfig:
     ``/metrics`` is on target.url's server (scheme, host and port)."""
     sample_locust: bool = True
     """Also sample the load generator's own processes."""
+    remote: str | None = None
+    """``http://HOST:PORT`` of an ``llmsoak sample --listen`` on the target's host: its rows are
+    pulled into ``samples/target.csv`` instead of sampling locally (docs/sampler.md)."""
+    token_env: str | None = None
+    """Environment variable with the remote sampler's token (sent as ``Authorization: Bearer``);
+    None = ``LLMSOAK_SAMPLER_TOKEN``."""
 
     @property
     def selector(self) -> str | None:

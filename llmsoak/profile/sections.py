@@ -308,7 +308,7 @@ def _fail_workers(value: str) -> int:
 
 def _parse_sampler(raw: object) -> SamplerConfig:
     s = _Section(raw, "sampler", ("interval_s", "match", "pid", "port", "cgroup", "listen", "metrics_url",
-                                  "sample_locust"))
+                                  "sample_locust", "remote", "token_env"))
     match = s.string("match")
     if match is not None:
         try:
@@ -329,11 +329,24 @@ def _parse_sampler(raw: object) -> SamplerConfig:
     if metrics_url is not None and not (_URL_RE.match(metrics_url) or re.match(r"^/\S*$", metrics_url)):
         raise _Fail("sampler.metrics_url", f"expected http://HOST:PORT/metrics or a path on the target "
                     f"like /metrics, got {metrics_url!r}")
+    remote = s.string("remote")
+    if remote is not None and not _URL_RE.match(remote):
+        raise _Fail("sampler.remote", f"expected http://HOST:PORT of `llmsoak sample --listen`, got {remote!r}")
+    if remote is not None:
+        # the remote sampler chooses its own target and scrapes on its host: these would do nothing
+        for key in ("match", "pid", "port", "cgroup", "metrics_url"):
+            if s.has(key):
+                raise _Fail(f"sampler.{key}", "has no effect with sampler.remote (give it to "
+                                              "`llmsoak sample` on the target's host)")
+    token_env = s.env_name(s.raw["token_env"], "sampler.token_env") if s.has("token_env") else None
+    if token_env is not None and remote is None:
+        raise _Fail("sampler.token_env", "only used with sampler.remote")
     return SamplerConfig(interval_s=s.timespan("interval_s", 1.0, above=0), match=match,
                          pid=s.number("pid", None, minimum=1, integer=True),
                          port=s.number("port", None, minimum=1, maximum=65535, integer=True),
                          cgroup=s.string("cgroup"), listen=listen, metrics_url=metrics_url,
-                         sample_locust=s.boolean("sample_locust", True))
+                         sample_locust=s.boolean("sample_locust", True), remote=remote,
+                         token_env=token_env)
 
 
 def _parse_slo(raw: object) -> SloConfig:

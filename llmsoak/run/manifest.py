@@ -8,6 +8,7 @@ Schema 1 (keys; times are Unix seconds, durations seconds)::
     segments [{index, started_at, ended_at, end_reason, locust_dir}],
     processes {name: {pid, create_time, argv, url?, started_by_us?}},
     checkpoints (count), last_checkpoint {...}, restarts {name: n},
+    remote_sampler {url, offset_s, last_offset_s, rows_pulled, outages} (sampler.remote only),
     versions {llmsoak, locust, python, psutil, pandas}, host {hostname, platform, cpu_count,
     memory_bytes}, result {exit_code, verdict, slo [...]} (at the end)
 

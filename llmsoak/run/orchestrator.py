@@ -39,6 +39,7 @@ from llmsoak.run.processes import (
     url_answers,
 )
 from llmsoak.run.progress import Progress
+from llmsoak.run.remote_sampler import RemoteSampler, append_remote_event
 from llmsoak.run.settings import RunSettings
 from llmsoak.run.snapshot import segment_totals, snapshot
 from llmsoak.rundir import LOCUST_SEGMENT_FILES, LOCUST_SEGMENT_HISTORY, LOCUST_SEGMENT_STATS, RunDir
@@ -71,6 +72,7 @@ class Orchestrator:
         self.target_sampler: Child | None = None
         self.locust: Child | None = None
         self.locust_sampler: Child | None = None
+        self.remote_sampler: RemoteSampler | None = None
         self._stop_reason: str | None = None
         self._wake = threading.Event()
         self._quick_failures = 0
@@ -243,7 +245,27 @@ class Orchestrator:
             self.log(f"warning: sampler.metrics_url {url}: {problem}; the run goes on without the "
                      "server's KV-cache and queue metrics until it answers")
 
+    def _start_remote_sampler(self) -> None:
+        """sampler.remote: pull the remote sampler's rows instead of sampling here (once per run;
+        the shift between its clock and ours is kept in run.json so a resume uses the same)."""
+        if self.remote_sampler is not None:
+            return
+        record = self.manifest.setdefault("remote_sampler", {"url": self.settings.sampler_remote})
+        self.remote_sampler = RemoteSampler(
+            self.settings.sampler_remote, self.run_dir.target_samples, offsets_path=self.run_dir.clock_offsets,
+            event=self.event, event_at=append_remote_event(self.run_dir.events, self.redactor.text),
+            token_env=self.settings.sampler_token_env, offset_s=record.get("offset_s"),
+            not_before=self.manifest.get("created_at"))
+        self.remote_sampler.start()
+        record["offset_s"] = self.remote_sampler.offset_s
+        self.event("start", f"pulling samples from remote sampler {self.remote_sampler.label} (its clock "
+                            f"{self.remote_sampler.offset_s:+.3f} s from ours; rows shifted onto ours)")
+        self.save()
+
     def _start_target_sampler(self) -> None:
+        if self.settings.sampler_remote:
+            self._start_remote_sampler()
+            return
         if self.target_sampler is not None:
             self.target_sampler.stop(10.0)
         pid = self.target.pid if self.target is not None else None
@@ -357,6 +379,11 @@ class Orchestrator:
         stop_began_at = time.time()
         if self.target_sampler is not None:
             self.target_sampler.stop(15.0)
+        if self.remote_sampler is not None:
+            self.remote_sampler.stop()
+            self.manifest["remote_sampler"].update(
+                rows_pulled=self.remote_sampler.rows_pulled, outages=self.remote_sampler.outages,
+                last_offset_s=self.remote_sampler.last_offset_s)
         if self.locust is not None:
             self.locust.stop(LOCUST_STOP_TIMEOUT_S, first_signal=signal.SIGINT)
             self._end_segment(self._stop_reason or "finished", at=stop_began_at)

@@ -57,6 +57,10 @@ class RunSettings:
     """``HOST:PORT`` the master listens on for remote workers."""
     workers_timeout_s: float = 300.0
     """Wall seconds to wait for ``remote_workers`` before the run fails."""
+    sampler_remote: str | None = None
+    """``http://HOST:PORT`` of a remote ``llmsoak sample --listen`` to pull rows from; None = local."""
+    sampler_token_env: str = "LLMSOAK_SAMPLER_TOKEN"
+    """Environment variable holding that sampler's token (the name only; the value stays in env)."""
 
 
 def load(profile_path: str | Path, overrides: dict | None = None) -> tuple[Profile, RunSettings]:
@@ -126,4 +130,6 @@ def settings_from_profile(profile: Profile, path: Path) -> RunSettings:
         remote_workers=run.remote_workers,
         master_bind=run.master_bind,
         workers_timeout_s=run.workers_timeout_s,
+        sampler_remote=sampler.remote.rstrip("/") if sampler.remote else None,
+        sampler_token_env=sampler.token_env or "LLMSOAK_SAMPLER_TOKEN",
     )

@@ -30,7 +30,7 @@ from llmsoak.events import append_event
 from llmsoak.formats import SAMPLES_COLUMNS
 from llmsoak.rundir import RunDir
 from llmsoak.sampler.gpu import open_gpu_reader
-from llmsoak.sampler.live import LiveState, parse_listen, start_live_server
+from llmsoak.sampler.live import LiveState, listen_token, start_live_server
 from llmsoak.sampler.metrics_scrape import MetricsScraper
 from llmsoak.sampler.probe import TreeProbe, host_available_bytes
 from llmsoak.sampler.samples_writer import AppendingCsvWriter, SamplesWriteError
@@ -244,12 +244,12 @@ class Sampler:
         """
         server = writer = gpu = scraper = None
         try:
-            if self.listen:
-                parse_listen(self.listen)
+            token = listen_token(self.listen) if self.listen else None  # off loopback: exit 2 without one
             self._check_target_now()
             if self.listen:
                 self.live = LiveState(self.name, self.selector.describe(), self.interval_s, SAMPLES_COLUMNS)
-                server, self.live_url = start_live_server(self.listen, self.live)  # binds now: a busy port fails here
+                self.live.samples_path = self.out_path  # /api/rows reads the file, not memory
+                server, self.live_url = start_live_server(self.listen, self.live, token)  # binds now: a busy port fails here
             writer = self._open_writer()
             if self.metrics_url:
                 try:

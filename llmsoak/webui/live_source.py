@@ -19,6 +19,7 @@ Only the columns the page draws are kept (``KEEP_COLUMNS``), as tuples, not dict
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -107,7 +108,10 @@ class SamplerSource:
     # ------------------------------------------------------------------ fetching
     def _get(self, path: str) -> dict:
         assert self.url is not None
-        req = urllib.request.Request(self.url + path, headers={"Accept": "application/json"})
+        headers = {"Accept": "application/json"}
+        if os.environ.get("LLMSOAK_SAMPLER_TOKEN"):  # a sampler off loopback requires it (docs/sampler.md)
+            headers["Authorization"] = "Bearer " + os.environ["LLMSOAK_SAMPLER_TOKEN"]
+        req = urllib.request.Request(self.url + path, headers=headers)
         with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310 - http(s) only
             body = resp.read(MAX_RESPONSE_BYTES + 1)
         if len(body) > MAX_RESPONSE_BYTES:

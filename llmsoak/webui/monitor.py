@@ -63,12 +63,15 @@ class ProfileCache:
 
 
 def resolve_sampler_url(options, profile) -> tuple[str | None, str]:
-    """The sampler live URL and where it came from: ``--sampler-url``, ``LLMSOAK_SAMPLER_URL``, or the profile."""
+    """The sampler live URL and where it came from: ``--sampler-url``, ``LLMSOAK_SAMPLER_URL``, or the
+    profile (``sampler.remote``, else a fixed ``sampler.listen``)."""
     url = getattr(options, "sampler_url", None) if options is not None else None
     if url:
         return url, "--sampler-url"
     if os.environ.get("LLMSOAK_SAMPLER_URL"):
         return os.environ["LLMSOAK_SAMPLER_URL"], "LLMSOAK_SAMPLER_URL"
+    if profile is not None and profile.sampler.remote:  # the target's sampler on its own host
+        return profile.sampler.remote, "profile sampler.remote"
     listen = profile.sampler.listen if profile is not None else None
     if listen and not str(listen).endswith(":0"):
         return str(listen), "profile sampler.listen"

@@ -41,6 +41,7 @@ def _first_table_names(section: str) -> list[str]:
     ("Scraped metrics CSV", formats.METRICS_COLUMNS),
     ("Server metrics CSV", formats.SERVER_METRICS_COLUMNS),
     ("events.csv", formats.EVENT_KINDS),
+    ("clock_offsets.csv", formats.CLOCK_OFFSETS_COLUMNS),
 ])
 def test_docs_tables_list_exactly_the_codes_names_in_order(heading, columns):
     assert _first_table_names(_section(heading)) == list(columns)
