@@ -13,7 +13,9 @@ module prints one line naming both and exits 2 (docs/locust.md, "Supported versi
 geventhttpclient 2.6, a streamed response (``HTTPSocketPoolResponse``):
 
 * ``_body_buffer``, ``_sock``, ``feed()``, ``message_complete``, ``release()``
-  (:func:`body_reader`): read a stream once per arrival. ``readline`` costs a search and a copy
+  (:func:`body_reader`): read a stream once per arrival; and of gevent's socket (the one
+  geventhttpclient hands over, gevent 24 to 26), ``socket._wait``, ``socket._read_event`` and ``socket._sock``:
+  wait until readable, then one ``recv``. ``readline`` costs a search and a copy
   per line and Locust's ``iter_content`` waits for 1 KiB, hiding the first token; see the
   benchmark in docs/locust.md.
 * ``_sock``, ``_pool.release_socket()`` (:func:`close_quietly`): a failed stream's connection is
@@ -136,10 +138,19 @@ def body_reader(stream):
     the body is complete), then all of the parsed body at once. Errors are the ones ``readline``
     raises (``HTTPParseError`` for a body cut off, socket timeouts and resets), and as with
     ``readline`` the connection of a body left incomplete is closed, not pooled.
+
+    When the previous ``recv`` emptied the socket (it returned less than it asked for), the next
+    one first waits until the socket is readable (gevent's ``_wait`` on the socket's own read
+    watcher, with the socket's timeout: ``network_timeout``) and then does one ``recv`` on the
+    underlying non-blocking socket. gevent's ``recv`` would try first, fail with EWOULDBLOCK
+    (a system call and a Python exception), then wait and try again: one token per read, as
+    with paced tokens, paid that twice per token.
     """
     buffer = stream._body_buffer
+    drained = False  # unknown after the headers: the first read tries the socket at once
 
     def read_chunk() -> bytes:
+        nonlocal drained
         while True:
             if buffer:
                 data = bytes(buffer)
@@ -151,7 +162,15 @@ def body_reader(stream):
             if sock is None:
                 raise HTTPConnectionClosed("connection closed.")  # what readline raises here
             try:
-                data = sock.recv(RECV_BYTES)
+                if drained:
+                    sock._wait(sock._read_event)  # raises the socket's timeout after network_timeout
+                    try:
+                        data = sock._sock.recv(RECV_BYTES)
+                    except BlockingIOError:  # woken without data after all: gevent's own path
+                        data = sock.recv(RECV_BYTES)
+                else:
+                    data = sock.recv(RECV_BYTES)
+                drained = len(data) < RECV_BYTES
                 stream.feed(data)  # b"" (peer closed) makes the parser finish the body or raise
             except BaseException:
                 stream.release()  # as readline does: a body not complete closes the socket (should_close)

@@ -37,6 +37,13 @@ async def set_faults(app: StubApp, request: Request, resp: Responder) -> None:
 
 
 async def reset(app: StubApp, request: Request, resp: Responder) -> None:
-    """Zero the counters (not the leak, the sessions or the fault rates)."""
+    """Zero the counters and forget the per-request timings (not the leak, the sessions or the
+    fault rates)."""
     app.stats.reset()
+    app.timings.clear()
     _json(resp, 200, app.stats_json())
+
+
+async def timings(app: StubApp, request: Request, resp: Responder) -> None:
+    """Stub-side timings of completed requests that carried ``x-llmsoak-request-id``."""
+    _json(resp, 200, app.timings.to_json())

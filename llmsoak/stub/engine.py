@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from llmsoak.stub.admission import QueueFull
 from llmsoak.stub.faults import ERROR_EVENT_MESSAGE, HTTP_FAULT_STATUS, context_overflow_message
+from llmsoak.stub.timings import QUEUED_MS_HEADER, REQUEST_ID_HEADER
 
 if TYPE_CHECKING:
     from llmsoak.stub.http import Responder
@@ -97,9 +98,20 @@ async def serve_generation(app: StubApp, resp: Responder, fmt: WireFormat, gen: 
         buf = app.memory.hold(gen.prompt_tokens + len(gen.tokens))
         t_admitted = loop.time()
         app.stats.prompt_tokens += gen.prompt_tokens
+        received = resp.received_s or t_arrival
+        if resp.request_id is not None:
+            resp.extra_headers = ((REQUEST_ID_HEADER, resp.request_id),
+                                  (QUEUED_MS_HEADER, f"{(t_admitted - received) * 1000.0:.3f}"))
         if stream:
-            return await _stream(app, loop, resp, fmt, gen, fault, t_arrival, t_admitted)
-        return await _whole(app, loop, resp, fmt, gen, fault, t_arrival, t_admitted)
+            result = await _stream(app, loop, resp, fmt, gen, fault, t_arrival, t_admitted)
+        else:
+            result = await _whole(app, loop, resp, fmt, gen, fault, t_arrival, t_admitted)
+        if result is not None and resp.request_id is not None:
+            app.timings.record(resp.request_id, queued_ms=(t_admitted - received) * 1000.0,
+                               ttft_ms=(result.t_first - received) * 1000.0,
+                               e2e_ms=(loop.time() - received) * 1000.0,
+                               tokens=result.completion_tokens)
+        return result
     finally:
         if buf is not None:
             app.memory.release(buf)

@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from llmsoak.stub.timings import request_id_of
+
 MAX_HEADER_BYTES = 64 * 1024
 """Largest request head (request line + headers) accepted; larger → 431 and close."""
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -47,6 +49,8 @@ class Request:
     keep_alive: bool = True
     error: tuple[int, str] | None = field(default=None)
     """Set when the request could not be parsed: (status, message); the connection closes after."""
+    received_s: float = 0.0
+    """Event-loop clock (s) when the whole request (head and body) had arrived."""
 
 
 Handler = Callable[[Request, "Responder"], Awaitable[None]]
@@ -55,9 +59,11 @@ Handler = Callable[[Request, "Responder"], Awaitable[None]]
 class Responder:
     """Writes the response to one request; knows whether headers went out and with which status."""
 
-    __slots__ = ("_conn", "_keep_alive", "_http10", "status", "chunked", "finished")
+    __slots__ = ("_conn", "_keep_alive", "_http10", "status", "chunked", "finished", "request_id",
+                 "received_s", "extra_headers")
 
-    def __init__(self, conn: HttpProtocol, keep_alive: bool, http10: bool = False) -> None:
+    def __init__(self, conn: HttpProtocol, keep_alive: bool, http10: bool = False,
+                 request_id: str | None = None, received_s: float = 0.0) -> None:
         self._conn = conn
         self._keep_alive = keep_alive
         self._http10 = http10  # HTTP/1.0 has no chunked encoding: stream until close instead
@@ -65,6 +71,12 @@ class Responder:
         """Status code of the headers sent, None until then."""
         self.chunked = False
         self.finished = False
+        self.request_id = request_id
+        """The client's ``x-llmsoak-request-id`` (llmsoak.stub.timings), or None."""
+        self.received_s = received_s
+        """Event-loop clock (s) when the request had arrived."""
+        self.extra_headers: tuple[tuple[str, str], ...] = ()
+        """Headers added to whichever head this responder sends (the stub's timing headers)."""
 
     @property
     def closed(self) -> bool:
@@ -84,6 +96,7 @@ class Responder:
             lines.append(f"Content-Length: {length}")
         lines.append("Connection: keep-alive" if self._keep_alive else "Connection: close")
         lines.extend(f"{k}: {v}" for k, v in extra)
+        lines.extend(f"{k}: {v}" for k, v in self.extra_headers)
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def send(self, status: int, body: bytes = b"", content_type: str = "application/json",
@@ -191,13 +204,15 @@ class HttpProtocol(asyncio.Protocol):
         if self._broken:
             return
         self._buf += data
+        loop = asyncio.get_running_loop()
         while not self._broken:
             request = self._parse_one()
             if request is None:
                 break
+            request.received_s = loop.time()
             self._pending.append(request)
         if self._pending and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._serve())
+            self._task = loop.create_task(self._serve())
         if len(self._pending) >= MAX_PIPELINED and not self._paused_reading and self.transport:
             self._paused_reading = True
             self.transport.pause_reading()
@@ -263,7 +278,8 @@ class HttpProtocol(asyncio.Protocol):
                     self._paused_reading = False
                     self.transport.resume_reading()
                 responder = Responder(self, request.keep_alive and request.error is None,
-                                      request.version == "HTTP/1.0")
+                                      request.version == "HTTP/1.0", request_id_of(request.headers),
+                                      request.received_s)
                 if request.error is not None:
                     status, message = request.error
                     responder.send(status, json.dumps({"error": message}).encode())

@@ -20,6 +20,7 @@ from llmsoak.stub.generation import Pacing, TokenSource
 from llmsoak.stub.http import HttpProtocol, Request, Responder
 from llmsoak.stub.memory import MemoryModel
 from llmsoak.stub.stats import StubStats
+from llmsoak.stub.timings import RequestTimings
 
 Route = Callable[["StubApp", Request, Responder], Awaitable[None]]
 
@@ -40,6 +41,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/_stub/stats": {"GET": admin_api.stats},
     "/_stub/faults": {"GET": admin_api.get_faults, "POST": admin_api.set_faults},
     "/_stub/reset": {"POST": admin_api.reset},
+    "/_stub/timings": {"GET": admin_api.timings},
 }
 
 SESSION_SWEEP_MAX_S = 5.0
@@ -59,6 +61,8 @@ class StubApp:
         self.memory = MemoryModel(config.kv_bytes_per_token, config.leak_kb_per_request * 1024)
         self.sessions = SessionStore(config.session_idle_s)
         self.stats = StubStats()
+        self.timings = RequestTimings()
+        """Stub-side timings of requests that carried x-llmsoak-request-id (GET /_stub/timings)."""
 
     def stats_json(self) -> dict:
         return self.stats.to_json(active=self.admission.active, queued=self.admission.queued,
