@@ -1,7 +1,8 @@
 """``llmsoak sample``: the sidecar sampler (docs/sampler.md).
 
 Exit codes: 0 stopped cleanly (SIGINT/SIGTERM, --duration over, a --pid target exited);
-2 bad input (selector, interval, listen address, an existing file with other columns);
+2 bad input (selector, interval, listen address — off loopback without $LLMSOAK_SAMPLER_TOKEN —,
+an existing file with other columns);
 4 target unavailable (unknown pid, nothing matched with --fail-if-missing or within
 --wait-for-target, permission denied on the target); 5 I/O error (output unwritable, disk full —
 rows already written stay intact).
@@ -40,8 +41,9 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
     missing.add_argument("--fail-if-missing", action="store_true",
                          help="exit 4 at once if no target is there at start")
     parser.add_argument("--listen", metavar="HOST:PORT",
-                        help="serve the latest samples as JSON and Prometheus text (e.g. 127.0.0.1:9464; "
-                             "port 0 picks one)")
+                        help="serve the latest samples as JSON and Prometheus text, and the file's rows to a "
+                             "remote `llmsoak run` (e.g. 127.0.0.1:9464; port 0 picks one). Beyond loopback "
+                             "it requires a token: set LLMSOAK_SAMPLER_TOKEN")
     parser.add_argument("--metrics-url", metavar="URL",
                         help="also scrape the target's Prometheus /metrics every sample")
     parser.add_argument("--metrics-out", metavar="FILE.csv",

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlparse
 
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
 from llmsoak.formats import HISTORY_EXTRA_COLUMNS, SAMPLES_ID_COLUMNS, SERVER_METRICS_COLUMNS
-from llmsoak.sampler.rows_page import PAGE_ROWS_DEFAULT, PAGE_ROWS_MAX, read_page
+from llmsoak.sampler.rows_page import PAGE_ROWS_DEFAULT, PAGE_ROWS_MAX, events_after, read_page
 
 RING_SECONDS = 3600
 RING_MAX_ROWS = 36_000
@@ -74,6 +74,8 @@ class LiveState:
         self._server_latest: dict | None = None
         self.samples_path: str | os.PathLike | None = None
         """The samples CSV that ``/api/rows`` reads (the sampler's ``--out``)."""
+        self.events_path: str | os.PathLike | None = None
+        """The events.csv that ``/api/events?since=`` reads (so a restart loses none); None: memory."""
         self.token: str | None = None
         """Bearer token every request must carry (set off loopback); never logged."""
 
@@ -134,6 +136,15 @@ class LiveState:
         return {"name": self.name, "columns": self.history_columns, "rows": rows}
 
     def events(self, since: float | None = None) -> dict:
+        """The last events from memory; with ``since``, those after it — read from the events
+        FILE when the sampler writes one (also what an earlier sampler process wrote there),
+        at most EVENTS_MAX per reply, oldest first."""
+        if since is not None and self.events_path is not None:
+            try:
+                return {"events": [{**e, "timestamp": round(e["timestamp"], 3)}
+                                   for e in events_after(self.events_path, since, EVENTS_MAX)]}
+            except OSError:
+                pass  # unreadable now: the memory ring still answers
         with self._lock:
             return {"events": [dict(e) for e in self._events if since is None or e["timestamp"] > since]}
 

@@ -8,6 +8,7 @@ and nothing of the file is held in memory beyond one page's lines being sent.
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -17,6 +18,9 @@ PAGE_ROWS_DEFAULT = 2000
 PAGE_ROWS_MAX = 10_000
 """Most rows one reply carries; the client asks again from the last row it got."""
 _LINEAR_SCAN_BYTES = 8192
+EVENTS_SLACK_S = 60.0
+"""events.csv has several writers, each stamping its line just before writing it: lines are in
+time order only to within this (generous) margin, so a search for ``since`` starts this much earlier."""
 
 
 def _timestamp(line: bytes) -> float | None:
@@ -91,3 +95,26 @@ def _whole_lines(fh: BinaryIO) -> Iterator[bytes]:
         if not line.endswith(b"\n"):
             return
         yield line
+
+
+def events_after(path: str | os.PathLike, since: float, limit: int) -> list[dict]:
+    """Up to ``limit`` events of an events.csv (``timestamp,kind,detail``) after ``since``,
+    oldest first, as ``{"timestamp", "kind", "detail"}``; [] when the file does not exist."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return []
+    events: list[dict] = []
+    with fh:
+        fh.seek(offset_after(fh, since - EVENTS_SLACK_S))
+        for line in _whole_lines(fh):
+            try:
+                ts_text, kind, detail = next(csv.reader([line.decode(errors="replace")]))
+                ts = float(ts_text)
+            except (ValueError, StopIteration):
+                continue
+            if ts > since:
+                events.append({"timestamp": ts, "kind": kind, "detail": detail})
+                if len(events) >= limit:
+                    break
+    return events

@@ -249,6 +249,7 @@ class Sampler:
             if self.listen:
                 self.live = LiveState(self.name, self.selector.describe(), self.interval_s, SAMPLES_COLUMNS)
                 self.live.samples_path = self.out_path  # /api/rows reads the file, not memory
+                self.live.events_path = self.events_path  # /api/events?since= too, when there is one
                 server, self.live_url = start_live_server(self.listen, self.live, token)  # binds now: a busy port fails here
             writer = self._open_writer()
             if self.metrics_url:

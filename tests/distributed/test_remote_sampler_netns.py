@@ -120,6 +120,9 @@ slo: {{fail_on_leak: false}}
     remote_starts = [e for e in events if e["kind"] == "start" and e["detail"].startswith("remote ")
                      and e["timestamp"] >= restarted_at - 5]
     assert remote_starts, details
+    # and the first sampler's own `stop` (read from its events file by the second one)
+    assert any(e["kind"] == "stop" and e["detail"].startswith("remote ") and "sampler stopped" in e["detail"]
+               for e in events), details
     assert manifest["remote_sampler"]["outages"] >= 1
     # the pulled file is the sampler's own file row by row over the run: same cells, timestamps
     # shifted by the recorded offset, no row missing between the first and the last, none twice

@@ -148,3 +148,38 @@ def test_off_loopback_with_a_token_answers_401_without_it(tmp_path, target):
         if path.is_file():
             assert TOKEN not in path.read_text(errors="replace"), path
     assert not any(TOKEN in line for line in sampler.lines)
+
+
+def test_events_after_reads_the_file_with_slack_for_several_writers(tmp_path):
+    from llmsoak.sampler.rows_page import events_after
+
+    path = tmp_path / "events.csv"
+    lines = ["timestamp,kind,detail"]
+    stamps = [1000.0 + i for i in range(5000)]
+    stamps[3000], stamps[3001] = stamps[3001], stamps[3000]  # two writers, a second apart
+    lines += [f'{ts:.3f},info,"n={i}, a comma"' for i, ts in enumerate(stamps)]
+    path.write_text("\n".join(lines) + "\n")
+    got = events_after(path, 4000.5, 10)
+    assert [e["timestamp"] for e in got] == [4001.0 + i for i in range(10)]
+    got = events_after(path, 3999.5, 3)  # the line of 4000 comes after 4001's in the file
+    assert sorted(e["timestamp"] for e in got) == [4000.0, 4001.0, 4002.0]
+    assert got[0]["kind"] == "info" and got[0]["detail"].endswith(", a comma")
+    assert events_after(tmp_path / "none.csv", 0, 10) == []
+
+
+def test_events_since_come_from_the_file_across_a_sampler_restart(tmp_path, target):
+    out = tmp_path / "run" / "samples" / "target.csv"
+    args = llmsoak_cmd("sample", "--pid", str(target.pid), "--out", str(out), "--interval", "0.2",
+                       "--listen", "127.0.0.1:0", "--no-gpu")
+    first = spawn(args)
+    wait_until(lambda: out.exists() and len(out.read_bytes().splitlines()) > 2, 20, what="rows")
+    first.stop()  # writes its `stop` event, then is gone (its memory with it)
+    second = spawn(args)
+    try:
+        events = json.loads(_get(f"{second.url}/api/events?since=0").read())["events"]
+    finally:
+        second.stop()
+    kinds = [e["kind"] for e in events]
+    # both processes' events: start, segment, stop (sampler stopped) of the first, then the second's
+    assert kinds.count("start") == 2 and "stop" in kinds[:kinds.index("start", 1)], kinds
+    assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
