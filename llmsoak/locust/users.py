@@ -145,6 +145,8 @@ class LLMChatUser(FastHttpUser):
             elif result.failure_class == "context_overflow" and window is not None:
                 window.learn_from(result.server_reason)
                 history.overflowed()
+            elif result.failure_class == "empty" and window is not None and window.tokens:
+                history.overflowed()  # llama-cpp-python's answer to a prompt past n_ctx: an empty stream
             # a failed turn: the person retypes rather than keeping half a reply
             history.answer(result.text if result.ok else None)
             self._back_off_if_unreachable(result)
