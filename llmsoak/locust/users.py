@@ -183,7 +183,7 @@ class LLMChatUser(FastHttpUser):
             status = resp.status_code or 0
             result.status = status
             if status >= 400:
-                reason = result.server_reason = server_reason(self._error_body(resp))
+                reason = result.server_reason = server_reason(self._error_body(resp))[:1000]
                 result.e2e_ms = (perf_counter() - t_sent) * 1000.0
                 result.fail(*classify_http_error(status, reason))
             elif status == 0 or resp.headers is None:
