@@ -65,8 +65,8 @@ class LogHistogram:
         self.count += 1
 
     def add_many(self, values_ms: list[float]) -> None:
-        """``add(v)`` for every value. Streams add one ITL per token, and the gaps of tokens that
-        arrived in the same read are exactly 0.0: those are counted in one C call."""
+        """``add(v)`` for every value (one ITL per token). Exact zeros (a stub at ``--itl-ms 0``,
+        a clock that did not move) are counted in one C call."""
         buckets = self.buckets
         zeros = values_ms.count(0.0)
         if zeros:

@@ -164,7 +164,9 @@ class RequestResult:
     e2e_ms: float = 0.0
     """Time to the last byte (or to the failure)."""
     itl_ms: list[float] = field(default_factory=list)
-    """Gaps between consecutive content-bearing chunks (streamed only)."""
+    """Inter-token latencies (streamed only): one per content-bearing event after the first, a
+    read's gap spread over the events it brought, per token when usage says chunks carried
+    several (docs/metrics.md)."""
     content_chunks: int = 0
     """Content-bearing chunks received (the approximate output token count)."""
     input_tokens: int | None = None

@@ -145,6 +145,8 @@ class LLMChatUser(FastHttpUser):
             elif result.failure_class == "context_overflow" and window is not None:
                 window.learn_from(result.server_reason)
                 history.overflowed()
+            elif result.failure_class == "empty" and window is not None and window.tokens:
+                history.overflowed()  # llama-cpp-python's answer to a prompt past n_ctx: an empty stream
             # a failed turn: the person retypes rather than keeping half a reply
             history.answer(result.text if result.ok else None)
             self._back_off_if_unreachable(result)
@@ -181,7 +183,7 @@ class LLMChatUser(FastHttpUser):
             status = resp.status_code or 0
             result.status = status
             if status >= 400:
-                reason = result.server_reason = server_reason(self._error_body(resp))
+                reason = result.server_reason = server_reason(self._error_body(resp))[:1000]
                 result.e2e_ms = (perf_counter() - t_sent) * 1000.0
                 result.fail(*classify_http_error(status, reason))
             elif status == 0 or resp.headers is None:
