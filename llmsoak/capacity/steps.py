@@ -106,7 +106,7 @@ def read_records(folder: Path) -> list[dict]:
             for raw in csv.DictReader(fh):
                 row: dict = {"pid": pid, "pattern": raw.get("pattern"), "failure_class": raw.get("failure_class")}
                 for key in ("phase", "t_sched", "lag_ms", "t_end", "ok", "status", "ttft_ms", "e2e_ms",
-                            "tpot_ms", "itl_ms", "output_tokens"):
+                            "tpot_ms", "itl_ms", "output_tokens", "input_tokens", "turn"):
                     value = raw.get(key)
                     try:
                         row[key] = float(value) if value not in (None, "") else None
