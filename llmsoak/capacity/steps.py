@@ -90,8 +90,10 @@ class Step:
     generator_behind: bool = False
     """The generator fell behind its schedule (lag p95 > GENERATOR_LAG_WARN_MS, or late drops):
     add ``--processes`` before trusting this step."""
+    superseded: bool = False
+    """Measured again (role ``retry``) because its generator fell behind: the knee ignores it."""
     role: str = "sweep"
-    """``synchronous``, ``throughput``, ``sweep``, ``probe``, ``refine`` or ``users``."""
+    """``synchronous``, ``throughput``, ``sweep``, ``probe``, ``refine``, ``retry`` or ``users``."""
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
