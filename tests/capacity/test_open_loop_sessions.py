@@ -5,10 +5,13 @@ from __future__ import annotations
 import statistics
 import subprocess
 
+import pytest
+
 from llmsoak.capacity.steps import read_records
 from tests.support.processes import REPO, llmsoak_cmd
 
 
+@pytest.mark.slow
 def test_open_loop_arrivals_continue_multi_turn_sessions_with_their_history(start_stub, tmp_path) -> None:
     stub = start_stub("--max-concurrency", "8", "--output-tokens", "12", "--itl-ms", "1", "--ttft-ms", "5")
     out = tmp_path / "run"
@@ -32,6 +35,7 @@ def test_open_loop_arrivals_continue_multi_turn_sessions_with_their_history(star
     assert third > first + 2 * 12  # at least the two 12-token replies before it
 
 
+@pytest.mark.slow
 def test_a_step_missed_while_the_generator_fell_behind_is_measured_again(start_stub, tmp_path) -> None:
     import json
 
