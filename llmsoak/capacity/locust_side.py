@@ -88,12 +88,14 @@ class Recorder:
                 self._writer.writerow(REQUEST_COLUMNS)
         return self._writer
 
-    def request(self, phase: int, pattern: str, t_sched: float, lag_s: float, result) -> None:
+    def request(self, phase: int, pattern: str, t_sched: float, lag_s: float, result, turn: int | None = None) -> None:
         itl = (sum(result.itl_ms) / len(result.itl_ms)) if result.itl_ms else None
         self._open().writerow((phase, pattern, f"{t_sched:.4f}", f"{lag_s * 1000:.2f}", f"{time.time():.4f}",
                                1 if result.ok else 0, result.status, result.failure_class or "",
                                _ms(result.ttft_ms), _ms(result.e2e_ms), _ms(result.tpot_ms), _ms(itl),
-                               result.output_token_count))
+                               result.output_token_count,
+                               "" if result.input_tokens is None else result.input_tokens,
+                               "" if turn is None else turn))
         self._fh.flush()
 
     def phase(self, row: dict) -> None:
@@ -222,8 +224,8 @@ class CapacityUser(LLMChatUser):
             sys.stderr.write(f"llmsoak capacity: request failed unexpectedly: {err!r}\n")
             return
         s.history.answer(result.text if result.ok else None)
+        self.recorder.request(phase, pattern.name, scheduled_at, lag_s, result, turn=s.turn)
         s.turn += 1
-        self.recorder.request(phase, pattern.name, scheduled_at, lag_s, result)
         if s.turn < s.turns:
             self._idle.append(s)
             if len(self._idle) > self.plan["max_in_flight"]:  # bounded: the oldest idle session ends

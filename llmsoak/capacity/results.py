@@ -19,7 +19,7 @@ SCHEMA = 1
 CSV_COLUMNS = ("step", "role", "kind", "load", "window_s", "requests", "failures", "dropped", "achieved_rps",
                "output_tokens_per_s", "error_rate", "good", "goodput_share", "goodput_rps",
                *(f"{m}_p{p}_ms" for m in ("ttft", "itl", "tpot", "e2e") for p in PERCENTILES),
-               "lag_p50_ms", "lag_p95_ms", "lag_max_ms", "generator_behind", "meets_slo", "reasons")
+               "lag_p50_ms", "lag_p95_ms", "lag_max_ms", "generator_behind", "superseded", "meets_slo", "reasons")
 """capacity.csv: one row per step in the order measured; latencies in ms, rates per second."""
 
 
@@ -62,7 +62,7 @@ def _csv_row(number: int, step: Step) -> list:
              step.goodput_share, step.goodput_rps]
     cells += [step.latency_ms[m][f"p{p}"] for m in ("ttft", "itl", "tpot", "e2e") for p in PERCENTILES]
     cells += [step.lag_ms["p50"], step.lag_ms["p95"], step.lag_ms["max"], int(step.generator_behind),
-              int(step.meets_slo),
+              int(step.superseded), int(step.meets_slo),
               "; ".join(step.reasons)]
     return ["" if c is None else c for c in cells]
 

@@ -90,8 +90,10 @@ class Step:
     generator_behind: bool = False
     """The generator fell behind its schedule (lag p95 > GENERATOR_LAG_WARN_MS, or late drops):
     add ``--processes`` before trusting this step."""
+    superseded: bool = False
+    """Measured again (role ``retry``) because its generator fell behind: the knee ignores it."""
     role: str = "sweep"
-    """``synchronous``, ``throughput``, ``sweep``, ``probe``, ``refine`` or ``users``."""
+    """``synchronous``, ``throughput``, ``sweep``, ``probe``, ``refine``, ``retry`` or ``users``."""
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -106,7 +108,7 @@ def read_records(folder: Path) -> list[dict]:
             for raw in csv.DictReader(fh):
                 row: dict = {"pid": pid, "pattern": raw.get("pattern"), "failure_class": raw.get("failure_class")}
                 for key in ("phase", "t_sched", "lag_ms", "t_end", "ok", "status", "ttft_ms", "e2e_ms",
-                            "tpot_ms", "itl_ms", "output_tokens"):
+                            "tpot_ms", "itl_ms", "output_tokens", "input_tokens", "turn"):
                     value = raw.get(key)
                     try:
                         row[key] = float(value) if value not in (None, "") else None

@@ -84,7 +84,7 @@ def linspace(lo: float, hi: float, n: int) -> list[float]:
 
 def rate_knee(steps: list[Step]) -> tuple[float | None, float | None]:
     """(highest open-loop rate that met the SLOs, lowest rate above it that missed them)."""
-    rates = sorted((s for s in steps if s.kind == "rate"), key=lambda s: s.load)
+    rates = sorted((s for s in steps if s.kind == "rate" and not s.superseded), key=lambda s: s.load)
     best = max((s.load for s in rates if s.meets_slo), default=None)
     above = [s.load for s in rates if not s.meets_slo and (best is None or s.load > best)]
     return best, (min(above) if above else None)
@@ -189,6 +189,16 @@ class Driver:
         return {"index": self.phase_counter, "kind": kind, "value": value,
                 "warmup_s": self.cfg.warmup_s, "measure_s": self.cfg.measure_s}
 
+    def _rate_steps(self, rates: list[float], role: str) -> list[Step]:
+        """Open-loop steps; one that missed the SLOs while its generator fell behind its schedule
+        is measured once more (role ``retry``) and the first measurement is set aside."""
+        steps = self._loop_steps([self._phase("rate", r) for r in rates], [role] * len(rates))
+        for step in [s for s in steps if s.generator_behind and not s.meets_slo]:
+            self.log(f"capacity: the generator fell behind at {step.load:g} req/s; measuring it again")
+            step.superseded = True
+            self._loop_steps([self._phase("rate", step.load)], ["retry"])
+        return steps
+
     def _loop_steps(self, phases: list[dict], roles: list[str]) -> list[Step]:
         folder = self._batch("loop", phases)
         records = read_records(folder)
@@ -234,7 +244,7 @@ class Driver:
         rates = [round(r, 4) for r in rates]
         self.log(f"capacity: {len(rates)} open-loop rates from {rates[0]:g} to {rates[-1]:g} req/s "
                  f"({cfg.distribution})")
-        self._loop_steps([self._phase("rate", r) for r in rates], ["sweep"] * len(rates))
+        self._rate_steps(rates, "sweep")
         best, fail = rate_knee(sw.steps)
         for _ in range(MAX_PROBES):
             if fail is not None or best is None or cfg.rates:
@@ -243,7 +253,7 @@ class Driver:
             # open loop. Steps above it, so the knee has an upper side to bisect towards.
             probe = round(best * PROBE_FACTOR, 4)
             self.log(f"capacity: every rate met the SLOs; probing {probe:g} req/s")
-            self._loop_steps([self._phase("rate", probe)], ["probe"])
+            self._rate_steps([probe], "probe")
             best, fail = rate_knee(sw.steps)
         for _ in range(cfg.refine):
             if fail is None:
@@ -252,7 +262,7 @@ class Driver:
             mid = round((lo + fail) / 2, 4)
             if mid <= 0 or fail - lo < 0.02 * fail:
                 break
-            self._loop_steps([self._phase("rate", mid)], ["refine"])
+            self._rate_steps([mid], "refine")
             best, fail = rate_knee(sw.steps)
         sw.rate_knee, sw.rate_next_fail = best, fail
         sw.rate_bound = "none" if best is None else ("exact" if fail is not None else "at least")

@@ -22,6 +22,7 @@ def _get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
         return err.code, err.read()
 
 
+@pytest.mark.slow
 def test_the_view_shows_each_step_while_the_sweep_runs(start_stub, tmp_path) -> None:
     stub = start_stub("--max-concurrency", "4", "--output-tokens", "10", "--itl-ms", "2", "--ttft-ms", "20")
     out = tmp_path / "run"

@@ -107,3 +107,9 @@ def test_a_step_whose_generator_fell_behind_says_so() -> None:
     assert measure("rate", 1.0, lagging, [Window(1, 100.0, 110.0)], slo).generator_behind
     late = measure("rate", 1.0, on_time, [Window(1, 100.0, 110.0, dropped=1, late=1)], slo)
     assert late.generator_behind
+
+
+def test_a_superseded_step_does_not_decide_the_knee() -> None:
+    first = _step(6.0, False)
+    first.superseded = True  # its generator fell behind; measured again
+    assert rate_knee([_step(4.0, True), first, _step(6.0, True), _step(8.0, False)]) == (6.0, 8.0)
