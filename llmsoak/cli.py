@@ -14,7 +14,7 @@ import sys
 from llmsoak import __version__
 from llmsoak.errors import EXIT_BAD_INPUT, CommandError
 
-COMMANDS = ("stub", "sample", "analyze", "run")
+COMMANDS = ("stub", "sample", "analyze", "run", "capacity")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -16,6 +16,16 @@
     analysis/           checkpoint.json during the run; verdict.json, charts/, report.html,
                         summary.md from ``llmsoak analyze``
 
+``llmsoak capacity`` writes its own run directory (same ``id`` scheme)::
+
+    profile.yaml        the resolved profile, secrets redacted
+    capacity.json       the sweep: settings, SLOs, knee (req/s and users), every step (schema 1)
+    capacity.csv        one row per step (columns: llmsoak/capacity/results.py CSV_COLUMNS)
+    report.html         charts: latency against throughput, goodput against load, knee marked
+    charts/             the charts as PNG
+    capacity/batch-NN/  one Locust run each: plan.json, requests-<pid>.csv, phases-<pid>.jsonl
+    logs/               Locust's output per batch
+
 The same table, for people: docs/formats.md ("Run directory").
 """
 
@@ -45,6 +55,15 @@ LOCUST_SEGMENT_FILES = {LOCUST_SEGMENT_STATS: "stats.csv", f"{LOCUST_CSV_PREFIX}
                         f"{LOCUST_CSV_PREFIX}_exceptions.csv": "exceptions.csv",
                         LOCUST_SEGMENT_REPORT: "report.html"}
 """Segment file → its copy in ``locust/`` (from the latest segment that has them)."""
+
+CAPACITY_JSON = "capacity.json"
+"""``llmsoak capacity``'s result (llmsoak/capacity/results.py; docs/formats.md)."""
+CAPACITY_CSV = "capacity.csv"
+"""``llmsoak capacity``'s steps, one row each (llmsoak/capacity/results.py; docs/formats.md)."""
+CAPACITY_REPORT = "report.html"
+"""``llmsoak capacity``'s HTML report with its charts (llmsoak/capacity/report.py)."""
+CAPACITY_BATCHES = "capacity"
+"""Folder of a capacity run's Locust batches (``capacity/batch-NN/``)."""
 
 _UNSAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 

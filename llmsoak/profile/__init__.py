@@ -25,6 +25,7 @@ from llmsoak.profile.model import (
     PROMPT_SOURCES,
     SHAPES,
     WEEKDAYS,
+    CapacityConfig,
     ChatApi,
     DiurnalConfig,
     EndSession,
@@ -46,6 +47,7 @@ from llmsoak.profile.sections import profile_from_dict
 __all__ = [
     "BUILTIN_NAMES",
     "BUILTIN_PATTERNS",
+    "CapacityConfig",
     "CHAT_STREAMS",
     "ChatApi",
     "Distribution",

@@ -39,9 +39,15 @@ def profile_to_dict(profile: Profile) -> dict:
     prompts = _plain(profile.prompts)
     if prompts["path"] is None:
         del prompts["path"]
-    return _rename({"name": profile.name, "description": profile.description, "target": target,
-                    "patterns": patterns, "prompts": prompts, "load": load, "run": run,
-                    "sampler": _plain(profile.sampler), "slo": _plain(profile.slo)})
+    out = {"name": profile.name, "description": profile.description, "target": target,
+           "patterns": patterns, "prompts": prompts, "load": load, "run": run,
+           "sampler": _plain(profile.sampler), "slo": _plain(profile.slo)}
+    if profile.capacity is not None:
+        capacity = _plain(profile.capacity)
+        if profile.capacity.distribution != "gamma":
+            del capacity["burstiness"]
+        out["capacity"] = capacity
+    return _rename(out)
 
 
 # Dataclass attribute → profile key where the YAML spelling is a timespan without the unit suffix.

@@ -252,6 +252,47 @@ class SloConfig:
     """A ``leak`` verdict fails the run."""
 
 
+ARRIVAL_DISTRIBUTIONS = ("constant", "poisson", "gamma")
+"""How the gaps between open-loop arrivals are drawn (llmsoak.locust.arrivals, docs/capacity.md)."""
+
+
+@dataclass(frozen=True)
+class CapacityConfig:
+    """How ``llmsoak capacity`` sweeps the load (docs/capacity.md). Rates in requests per second."""
+
+    distribution: str = "poisson"
+    """Gaps between open-loop arrivals: constant, poisson or gamma."""
+    burstiness: float = 1.0
+    """Gamma shape (1 = Poisson, < 1 burstier); only with distribution: gamma."""
+    max_in_flight: int = 256
+    """Open-loop bound: an arrival due while this many requests are outstanding is dropped.
+    Also the concurrency of the maximum-throughput measurement."""
+    max_lag_s: float = 1.0
+    """An arrival the generator reaches later than this after its time is dropped as late."""
+    steps: int = 5
+    """Open-loop rates from the synchronous rate to the maximum throughput (both included)."""
+    rates: tuple[float, ...] = ()
+    """Explicit open-loop rates instead of ``steps`` between the measured ends."""
+    warmup_s: float = 5.0
+    """Seconds of each step discarded before measuring."""
+    measure_s: float = 20.0
+    """Seconds of each step measured."""
+    drain_s: float = 30.0
+    """Longest wait for the replies still outstanding after a step."""
+    refine: int = 2
+    """Bisections of the rate between the highest step that met the SLOs and the next one."""
+    users: bool = True
+    """Also search the number of users of the profile's pattern mix (closed loop, bisected)."""
+    max_users: int | None = None
+    """Upper end of the user search; None: estimated from the rate knee and the patterns."""
+    user_iterations: int = 5
+    """Closed-loop runs of the user bisection."""
+    target_rate: float | None = None
+    """Open-loop rate the exit code checks (0 sustainable, 1 not)."""
+    target_users: int | None = None
+    """Number of users the exit code checks (0 sustainable, 1 not)."""
+
+
 @dataclass(frozen=True)
 class Profile:
     """A validated profile. ``patterns`` keeps the order of the file."""
@@ -267,6 +308,8 @@ class Profile:
     slo: SloConfig
     source_path: Path | None = None
     """The file it was loaded from; ``None`` for :func:`llmsoak.profile.profile_from_dict` without a source."""
+    capacity: CapacityConfig | None = None
+    """The ``capacity`` section (``llmsoak capacity``); None when the profile has none."""
 
     def pattern(self, name: str) -> PatternSpec:
         for spec in self.patterns:

@@ -21,12 +21,14 @@ from typing import Any
 from llmsoak.profile.distributions import Distribution
 from llmsoak.profile.fields import _Fail, _kind, _Section
 from llmsoak.profile.model import (
+    ARRIVAL_DISTRIBUTIONS,
     CHAT_STREAMS,
     ENDPOINTS,
     FLAVOURS,
     PROMPT_SOURCES,
     SHAPES,
     WEEKDAYS,
+    CapacityConfig,
     ChatApi,
     DiurnalConfig,
     EndSession,
@@ -47,7 +49,7 @@ from llmsoak.profile.patterns import BUILTIN_NAMES, BUILTIN_PATTERNS, PatternSpe
 # Header names whose values are credentials: refused as literals, allowed through headers_env.
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"}
 _PATTERN_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_TOP = ("name", "description", "target", "patterns", "prompts", "load", "run", "sampler", "slo")
+_TOP = ("name", "description", "target", "patterns", "prompts", "load", "run", "sampler", "slo", "capacity")
 _TARGET = ("url", "flavour", "endpoint", "model", "api_key_env", "headers", "headers_env", "stream",
            "timeout_s", "connect_timeout_s", "chat", "command", "ready_timeout_s")
 _CHAT = ("path", "method", "body", "reply_path", "stream", "delta_path", "usage_path", "end_session")
@@ -328,6 +330,44 @@ def _parse_slo(raw: object) -> SloConfig:
                      fail_on_leak=s.boolean("fail_on_leak", True))
 
 
+def _parse_capacity(raw: object) -> CapacityConfig | None:
+    """The ``capacity`` section (llmsoak capacity, docs/capacity.md); None when absent."""
+    if raw is None:
+        return None
+    s = _Section(raw, "capacity", tuple(f.name for f in dataclasses.fields(CapacityConfig)))
+    distribution = s.string("distribution", "poisson", ARRIVAL_DISTRIBUTIONS)
+    if s.has("burstiness") and distribution != "gamma":
+        raise _Fail("capacity.burstiness", f"only used with distribution: gamma (got {distribution})")
+    raw_rates = s.get("rates", [])
+    if not isinstance(raw_rates, list):
+        raise _Fail("capacity.rates", f"expected a list of requests per second, got {_kind(raw_rates)}")
+    rates = []
+    for i, rate in enumerate(raw_rates):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+            raise _Fail(f"capacity.rates[{i}]", f"expected a number of requests per second, got {rate!r}")
+        if not rate > 0:
+            raise _Fail(f"capacity.rates[{i}]", f"must be > 0 requests per second (got {rate:g})")
+        rates.append(float(rate))
+    steps = s.number("steps", 5, integer=True)
+    if steps < 2:
+        raise _Fail("capacity.steps", f"a sweep needs at least 2 steps (got {steps})")
+    if rates and len(rates) < 2:
+        raise _Fail("capacity.rates", f"a sweep needs at least 2 rates (got {len(rates)})")
+    target_rate = s.raw.get("target_rate")
+    if target_rate is not None and not isinstance(target_rate, bool) and isinstance(target_rate, (int, float)) \
+            and target_rate <= 0:
+        raise _Fail("capacity.target_rate", f"must be > 0 requests per second (got {target_rate:g})")
+    return CapacityConfig(
+        distribution=distribution, burstiness=s.number("burstiness", 1.0, above=0),
+        max_in_flight=s.number("max_in_flight", 256, minimum=1, maximum=100_000, integer=True),
+        max_lag_s=s.timespan("max_lag_s", 1.0, above=0), steps=steps, rates=tuple(sorted(rates)),
+        warmup_s=s.timespan("warmup_s", 5.0), measure_s=s.timespan("measure_s", 20.0, above=0),
+        drain_s=s.timespan("drain_s", 30.0), refine=s.number("refine", 2, minimum=0, maximum=10, integer=True),
+        users=s.boolean("users", True), max_users=s.number("max_users", None, minimum=1, integer=True),
+        user_iterations=s.number("user_iterations", 5, minimum=1, maximum=20, integer=True),
+        target_rate=s.number("target_rate", None, above=0),
+        target_users=s.number("target_users", None, minimum=1, integer=True))
+
 
 def profile_from_dict(raw: object, *, source: str | os.PathLike | None = None,
                       base_dir: Path | None = None) -> Profile:
@@ -344,7 +384,7 @@ def profile_from_dict(raw: object, *, source: str | os.PathLike | None = None,
             target=_parse_target(top.raw.get("target")), patterns=_parse_patterns(top.raw.get("patterns")),
             prompts=_parse_prompts(top.raw.get("prompts"), base), load=_parse_load(top.raw.get("load")),
             run=_parse_run(top.raw.get("run"), base), sampler=_parse_sampler(top.raw.get("sampler")),
-            slo=_parse_slo(top.raw.get("slo")),
+            slo=_parse_slo(top.raw.get("slo")), capacity=_parse_capacity(top.raw.get("capacity")),
             source_path=Path(source) if source is not None else None)
     except _Fail as err:
         where = f"{label}: {err.path}: " if err.path else f"{label}: "

@@ -287,7 +287,7 @@ PUBLIC = {
     "load_profile", "validate_profile_file", "profile_from_dict", "ProfileError",
     # the model
     "Profile", "Target", "ChatApi", "EndSession", "PromptsConfig", "LoadConfig", "RampConfig",
-    "StepConfig", "SpikeConfig", "DiurnalConfig", "RunConfig", "SamplerConfig", "SloConfig",
+    "StepConfig", "SpikeConfig", "DiurnalConfig", "RunConfig", "SamplerConfig", "SloConfig", "CapacityConfig",
     # allowed values
     "FLAVOURS", "ENDPOINTS", "SHAPES", "PROMPT_SOURCES", "CHAT_STREAMS", "WEEKDAYS",
     # pattern and distribution types a Profile holds (defined in their own modules)
