@@ -3,6 +3,11 @@
     .venv/bin/python benchmarks/bench_client.py [--reps 3] [--seconds 12] [--concurrency 16]
 
     .venv/bin/python benchmarks/bench_client.py --itl-ms 1 --concurrency 64   # one event per read
+    .venv/bin/python benchmarks/bench_client.py --paced --seconds 30          # 200 streams, 20 ms apart
+
+``--paced`` is the realistic case: 200 concurrent streams of tokens 20 ms apart (50 tokens/s
+each, 10,000 tokens/s in all), so every socket read carries one event and the per-read cost
+(wake-up, recv, HTTP parser) dominates. It is short for ``--itl-ms 20 --concurrency 200``.
 
 Starts ``llmsoak stub --ttft-ms 0 --itl-ms 0`` (tokens as fast as it can; ``--itl-ms`` paces
 them), then alternately runs
@@ -154,12 +159,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=12)
-    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--concurrency", type=int, default=None, help="concurrent streams (default 16; --paced: 200)")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds after start before the steady window (default 3)")
-    ap.add_argument("--itl-ms", type=float, default=0.0,
+    ap.add_argument("--paced", action="store_true",
+                    help="200 streams, tokens 20 ms apart: one event per read (--itl-ms 20 --concurrency 200)")
+    ap.add_argument("--itl-ms", type=float, default=None,
                     help="the stub's gap between tokens (default 0: as fast as it can, so several events "
                          "arrive per read; 1 or more: about one event per read)")
     args = ap.parse_args()
+    if args.concurrency is None:
+        args.concurrency = 200 if args.paced else 16
+    if args.itl_ms is None:
+        args.itl_ms = 20.0 if args.paced else 0.0
     if args.seconds < args.warmup + 3:
         raise SystemExit("--seconds must be at least --warmup + 3")
     stub, url = _stub(args.itl_ms)

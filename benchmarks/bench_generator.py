@@ -16,10 +16,15 @@ the client side added: building and sending the request, the kernel's loopback, 
 reading and parsing the first event. Requests sent in the first ``--warmup`` seconds (the ramp)
 are left out.
 
-Per stream count and client: requests matched, added TTFT p50/p99/max (ms), the client's CPU
-(% of one core, /proc over the measured window) and tokens/s the stub streamed, then the
+Per stream count and client: requests matched, added TTFT p50/p99/max (ms), the client's and
+the stub's CPU (% of one core, /proc over the measured window) and tokens/s the stub streamed, then the
 largest stream count whose p99 stayed under 1 ms. One Locust process and the aiohttp client
 each use one core at most, so that count is streams per core of this machine.
+
+What the stub cannot see is how long a request waited in the kernel before its event loop read
+it: when the stub (or the machine) is saturated, that wait lands in the "added" figure. Hence
+the stub's CPU and the load average beside each row; trust a row only when neither is near
+its limit.
 """
 
 from __future__ import annotations
@@ -159,7 +164,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
-def run_one(name: str, argv: list[str], records_path: Path, url: str, args, tmp: str) -> dict:
+def run_one(name: str, argv: list[str], records_path: Path, url: str, args, tmp: str, stub_pid: int) -> dict:
     _get(url, "/_stub/reset", post=True)
     t0_wall = time.time()
     t0 = time.perf_counter()
@@ -168,7 +173,8 @@ def run_one(name: str, argv: list[str], records_path: Path, url: str, args, tmp:
     marks = []
     for at in (args.warmup, float(args.seconds)):
         time.sleep(max(0.0, t0 + at - time.perf_counter()))
-        marks.append((_proc_cpu_s(proc.pid), _get(url, "/_stub/stats")["tokens_streamed"], time.perf_counter()))
+        marks.append((_proc_cpu_s(proc.pid), _get(url, "/_stub/stats")["tokens_streamed"], time.perf_counter(),
+                      _proc_cpu_s(stub_pid)))
     _out, err = proc.communicate(timeout=300)
     if proc.returncode != 0 or not records_path.exists():
         raise SystemExit(f"{name} failed ({proc.returncode}): {err[-2000:]}")
@@ -187,13 +193,14 @@ def run_one(name: str, argv: list[str], records_path: Path, url: str, args, tmp:
             continue
         added.append(ttft - stub_ttft[rid])
         client_ttft.append(ttft)
-    (cpu0, tok0, w0), (cpu1, tok1, w1) = marks
+    (cpu0, tok0, w0, stub0), (cpu1, tok1, w1, stub1) = marks
     if not added:
         raise SystemExit(f"{name}: no request completed in the measured window")
     return {"requests": len(added), "unmatched": failed, "added_p50_ms": percentile(added, 50),
             "added_p99_ms": percentile(added, 99), "added_max_ms": max(added),
             "client_ttft_p50_ms": percentile(client_ttft, 50), "cpu_pct": 100.0 * (cpu1 - cpu0) / (w1 - w0),
-            "tokens_per_s": (tok1 - tok0) / (w1 - w0)}
+            "stub_cpu_pct": 100.0 * (stub1 - stub0) / (w1 - w0),
+            "tokens_per_s": (tok1 - tok0) / (w1 - w0), "load_1min": os.getloadavg()[0]}
 
 
 def main() -> int:
@@ -239,27 +246,30 @@ def main() -> int:
                     order = clients if rep % 2 == 0 else clients[::-1]
                     for name in order:
                         records.unlink(missing_ok=True)
-                        r = run_one(name, argv[name], records, url, args, tmp)
+                        r = run_one(name, argv[name], records, url, args, tmp, stub.pid)
                         results.setdefault((n, name), []).append(r)
                         print(f"streams {n:5d} {name:8s} rep {rep + 1}: {r['requests']:6d} requests "
                               f"({r['unmatched']} unmatched), added TTFT p50 {r['added_p50_ms']:7.2f} ms "
                               f"p99 {r['added_p99_ms']:7.2f} ms max {r['added_max_ms']:8.2f} ms, "
-                              f"client TTFT p50 {r['client_ttft_p50_ms']:7.1f} ms, client CPU {r['cpu_pct']:5.1f} %, "
-                              f"{r['tokens_per_s']:8.0f} tokens/s", flush=True)
+                              f"client TTFT p50 {r['client_ttft_p50_ms']:7.1f} ms, client CPU {r['cpu_pct']:5.1f} %, stub CPU {r['stub_cpu_pct']:5.1f} %, "
+                              f"{r['tokens_per_s']:8.0f} tokens/s, load average {r['load_1min']:.1f}", flush=True)
     finally:
         stub.terminate()
         stub.wait(10)
     print(f"\nTTFT added by the client (client TTFT − stub TTFT, ms; stub --ttft-ms {args.ttft_ms:g} --itl-ms "
           f"{args.itl_ms:g}, {args.output_tokens} tokens per request; medians over {args.reps} rep(s))\n")
-    print("| streams | client | requests | added p50 | added p99 | added max | client CPU % | tokens/s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"host: {os.cpu_count()} CPUs; 1-minute load average at the end of each run: "
+          f"{min(r['load_1min'] for rs in results.values() for r in rs):.1f}–"
+          f"{max(r['load_1min'] for rs in results.values() for r in rs):.1f}\n")
+    print("| streams | client | requests | added p50 | added p99 | added max | client CPU % | stub CPU % | tokens/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     best: dict[str, int | None] = {name: None for name in clients}
     for n in streams:
         for name in clients:
             rs = results[(n, name)]
             med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
             print(f"| {n} | {name} | {med['requests']:.0f} | {med['added_p50_ms']:.2f} | {med['added_p99_ms']:.2f} | "
-                  f"{med['added_max_ms']:.1f} | {med['cpu_pct']:.0f} | {med['tokens_per_s']:,.0f} |")
+                  f"{med['added_max_ms']:.1f} | {med['cpu_pct']:.0f} | {med['stub_cpu_pct']:.0f} | {med['tokens_per_s']:,.0f} |")
             if med["added_p99_ms"] < 1.0:
                 best[name] = max(best[name] or 0, n)
     for name, n in best.items():

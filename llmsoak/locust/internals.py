@@ -14,8 +14,9 @@ geventhttpclient 2.6, a streamed response (``HTTPSocketPoolResponse``):
 
 * ``_body_buffer``, ``_sock``, ``feed()``, ``message_complete``, ``release()``
   (:func:`body_reader`): read a stream once per arrival; and of gevent's socket (the one
-  geventhttpclient hands over, gevent 24 to 26), ``socket._wait``, ``socket._read_event`` and ``socket._sock``:
-  wait until readable, then one ``recv``. ``readline`` costs a search and a copy
+  geventhttpclient hands over, gevent 24 to 26), ``socket._read_event``, ``socket._sock`` and
+  ``socket.timeout``: wait until readable on the hub (``Hub.wait``; the idle timeout is one
+  libev timer per stream, :class:`_IdleTimer`), then one ``recv``. ``readline`` costs a search and a copy
   per line and Locust's ``iter_content`` waits for 1 KiB, hiding the first token; see the
   benchmark in docs/locust.md.
 * ``_sock``, ``_pool.release_socket()`` (:func:`close_quietly`): a failed stream's connection is
@@ -118,6 +119,7 @@ _check_versions()
 
 # The version check comes first: another version may lack what these imports name.
 import locust.stats  # noqa: E402
+from gevent import get_hub, getcurrent  # noqa: E402
 from geventhttpclient.response import HTTPConnectionClosed  # noqa: E402
 from locust.runners import MasterRunner  # noqa: E402
 from locust.user.users import LOCUST_STATE_STOPPING  # noqa: E402
@@ -140,14 +142,18 @@ def body_reader(stream):
     ``readline`` the connection of a body left incomplete is closed, not pooled.
 
     When the previous ``recv`` emptied the socket (it returned less than it asked for), the next
-    one first waits until the socket is readable (gevent's ``_wait`` on the socket's own read
-    watcher, with the socket's timeout: ``network_timeout``) and then does one ``recv`` on the
-    underlying non-blocking socket. gevent's ``recv`` would try first, fail with EWOULDBLOCK
-    (a system call and a Python exception), then wait and try again: one token per read, as
-    with paced tokens, paid that twice per token.
+    one first waits until the socket is readable and then does one ``recv`` on the underlying
+    non-blocking socket. gevent's ``recv`` would try first, fail with EWOULDBLOCK (a system call
+    and a Python exception), then wait and try again: with paced tokens (one per read) that
+    was paid on every token. The wait is the hub's own wait on the socket's read watcher; the
+    socket's timeout (``network_timeout``, an idle gap) is kept by :class:`_IdleTimer`, which
+    costs one clock read per wait instead of a gevent ``Timeout`` started and cancelled.
     """
     buffer = stream._body_buffer
     drained = False  # unknown after the headers: the first read tries the socket at once
+    first = stream._sock
+    idle = _IdleTimer(first.timeout) if first is not None and first.timeout else None
+    hub_wait = get_hub().wait
 
     def read_chunk() -> bytes:
         nonlocal drained
@@ -157,13 +163,18 @@ def body_reader(stream):
                 del buffer[:]
                 return data
             if stream.message_complete:
+                if idle is not None:
+                    idle.stop()
                 return b""
             sock = stream._sock
             if sock is None:
                 raise HTTPConnectionClosed("connection closed.")  # what readline raises here
             try:
                 if drained:
-                    sock._wait(sock._read_event)  # raises the socket's timeout after network_timeout
+                    if idle is None:
+                        hub_wait(sock._read_event)
+                    else:
+                        idle.wait(hub_wait, sock._read_event)  # TimeoutError after network_timeout
                     try:
                         data = sock._sock.recv(RECV_BYTES)
                     except BlockingIOError:  # woken without data after all: gevent's own path
@@ -173,6 +184,8 @@ def body_reader(stream):
                 drained = len(data) < RECV_BYTES
                 stream.feed(data)  # b"" (peer closed) makes the parser finish the body or raise
             except BaseException:
+                if idle is not None:
+                    idle.stop()
                 stream.release()  # as readline does: a body not complete closes the socket (should_close)
                 raise
             if not data and not stream.message_complete:
@@ -180,6 +193,56 @@ def body_reader(stream):
                 raise HTTPConnectionClosed("connection closed.")
 
     return read_chunk
+
+
+class _IdleTimer:
+    """A socket timeout for a series of waits of one greenlet, started once instead of per wait.
+
+    ``wait(hub_wait, watcher)`` raises ``TimeoutError("timed out")`` (what gevent's socket raises)
+    in the waiting greenlet once it has waited ``timeout_s`` without the watcher firing. One
+    libev timer serves every wait: when it fires during a wait that began later, it re-arms for
+    the rest; when it fires between waits, it does nothing and the next wait arms a new one. So a
+    wait costs a clock read and two assignments; a timer is created at most once per
+    ``timeout_s`` of streaming. ``stop()`` when the series is over.
+    """
+
+    __slots__ = ("_greenlet", "_loop", "_timer", "_timeout_s", "_waiting_since")
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._loop = get_hub().loop
+        self._greenlet = getcurrent()
+        self._timer = None
+        self._waiting_since: float | None = None
+
+    def wait(self, hub_wait, watcher) -> None:
+        self._waiting_since = self._loop.now()
+        timer = self._timer
+        if timer is None or not timer.active:
+            self._arm(self._timeout_s)
+        try:
+            hub_wait(watcher)
+        finally:
+            self._waiting_since = None
+
+    def _arm(self, after_s: float) -> None:
+        self._timer = self._loop.timer(after_s, ref=False)
+        self._timer.start(self._fired)
+
+    def _fired(self) -> None:  # runs in the hub
+        since = self._waiting_since
+        if since is None:
+            return  # between waits: the next wait arms a new timer
+        remaining = since + self._timeout_s - self._loop.now()
+        if remaining > 0.001:
+            self._arm(remaining)
+        else:
+            self._greenlet.throw(TimeoutError("timed out"))
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
 
 
 def close_quietly(resp) -> None:

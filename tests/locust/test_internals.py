@@ -91,8 +91,8 @@ def test_a_streamed_response_has_what_body_reader_and_close_quietly_use(start_st
         stream = resp.stream
         assert isinstance(stream._body_buffer, bytearray)
         assert isinstance(stream._sock, socket.socket) and callable(stream._sock.recv)
-        # gevent's socket: its wait on its own read watcher (with its timeout) and the raw socket
-        assert callable(stream._sock._wait) and stream._sock._read_event is not None
+        # gevent's socket: its read watcher, its timeout and the raw non-blocking socket under it
+        assert stream._sock._read_event is not None and stream._sock.timeout > 0
         assert callable(stream._sock._sock.recv) and stream._sock._sock.gettimeout() == 0.0
         assert callable(stream.feed) and callable(stream.release) and stream.message_complete is False
         assert callable(stream._pool.release_socket)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import random
+import time
 
 import pytest
+from geventhttpclient import URL, HTTPClient
 
+from llmsoak.locust import internals  # imports Locust (gevent's monkey patching) before any test thread
 from llmsoak.locust import response_reader
 from llmsoak.locust.apis import ChatApp, OllamaChat, OpenAIChat
 from llmsoak.locust.response_reader import read_body, read_stream_chunks
@@ -174,3 +177,39 @@ def test_non_streamed_bodies():
     assert r.ok and r.text == "yo"
 
 
+
+
+# --------------------------------------------------------------------------- over TCP: the idle timeout
+
+def _stream_over_tcp(url: str, max_tokens: int, network_timeout: float) -> tuple[RequestResult, float]:
+    """One streamed chat request read by internals.body_reader; (result, seconds it took)."""
+    u = URL(url)
+    client = HTTPClient(u.host, u.port, network_timeout=network_timeout, connection_timeout=5)
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True,
+                       "max_tokens": max_tokens})
+    try:
+        started = time.perf_counter()
+        resp = client.request("POST", "/v1/chat/completions", body=body,
+                              headers={"Content-Type": "application/json", "Accept-Encoding": "identity"})
+        result = read_stream_chunks(internals.body_reader(resp), OpenAIChat(), RequestResult(status=200), 0.0)
+        return result, time.perf_counter() - started
+    finally:
+        client.close()
+
+
+def test_gaps_shorter_than_the_network_timeout_never_time_out_however_long_the_stream(start_stub):
+    # GIVEN tokens 0.3 s apart and a 0.5 s network timeout (an idle gap, not a deadline): the idle
+    # timer armed at the first wait fires during a later one and must re-arm, not raise
+    stub = start_stub("--ttft-ms", "0", "--itl-ms", "300", "--itl-jitter", "0")
+    result, took_s = _stream_over_tcp(stub.url, 6, network_timeout=0.5)
+    assert result.ok, result.failure_message
+    assert result.content_chunks == 6 and took_s > 1.4  # five gaps of 0.3 s: three times the timeout
+
+
+def test_a_gap_longer_than_the_network_timeout_after_data_is_a_timeout(start_stub):
+    # GIVEN a first token after 0.1 s, then 1.5 s of silence, and a 0.5 s network timeout
+    stub = start_stub("--ttft-ms", "100", "--itl-ms", "1500", "--itl-jitter", "0")
+    result, took_s = _stream_over_tcp(stub.url, 3, network_timeout=0.5)
+    assert result.failure_class == "timeout", result.failure_message
+    assert result.ttft_ms is not None  # the timeout came after data, on the waiting path
+    assert 0.5 <= took_s < 1.5  # raised after the idle gap, not at the next token
