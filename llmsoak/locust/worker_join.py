@@ -89,8 +89,6 @@ class WorkerGate:
         self.shortfall_at: float | None = None
         self.test_ended = False
         """Set at ``test_stop``: workers leaving then were told to by the master."""
-        self.all_lost = False
-        """The last worker went missing (Locust stopped the test): the next one back restarts it."""
         self._carry_over()
 
     def _carry_over(self) -> None:
@@ -190,8 +188,6 @@ class WorkerGate:
             self.event(f"worker {'rejoined' if rejoin else 'joined'}: {host} ({cid}); "
                        f"{self._connected_text()}")
             changed = True
-            if self.all_lost and runner.state == "stopped":
-                self._restart_load()
         for cid in sorted(self.active - now_active):
             host = worker_host(cid)
             self.active.discard(cid)
@@ -205,8 +201,6 @@ class WorkerGate:
             self.event(f"worker lost ({how}): {host} ({cid}); {self._connected_text()}; "
                        f"{self._users_text()}", error=True)
             changed = True
-            if not self.active and how == "missing heartbeats":
-                self.all_lost = True  # Locust stops the test when its last worker goes missing
         while len(self.records) > RECORDS_KEPT:
             self.records.popitem(last=False)
         shortfall = self.shortfall_users()
@@ -217,20 +211,6 @@ class WorkerGate:
             self.write_state()
 
     _state_written = False
-
-    def _restart_load(self) -> None:
-        """Every worker was lost, so Locust stopped the test; a worker is back: load again (the
-        load shape starts over; the run's own clock keeps counting)."""
-        self.all_lost = False
-        env, runner = self.environment, self.environment.runner
-        if env.shape_class is not None:
-            runner.start_shape()
-        elif runner.target_user_count:
-            runner.start(runner.target_user_count, runner.spawn_rate)
-        else:
-            return
-        self.event("the load starts again on the workers back (every worker had been lost; Locust had "
-                   "stopped the test)", error=True)
 
     def shortfall_users(self) -> int:
         """Users the load shape asks for that no worker runs, while workers are missing (else 0:

@@ -10,7 +10,6 @@ test_netns_soak.py.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -18,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from support.remote_runs import Procs, llmsoak_argv, wait_for, worker_events, write_remote_profile
@@ -183,7 +181,7 @@ def test_a_restarted_master_gets_its_worker_back_in_the_next_segment(tmp_path, p
     assert procs.output("w1").count("joined the master at") >= 2
 
 
-def test_when_every_worker_was_lost_the_load_starts_again_when_one_is_back(tmp_path, procs):
+def test_when_every_worker_was_lost_the_next_segment_runs_on_the_worker_back(tmp_path, procs):
     # GIVEN a run on one remote worker
     port = free_port()
     profile = write_remote_profile(tmp_path / "all.yaml", url="http://127.0.0.1:{port}", command=STUB,
@@ -194,26 +192,15 @@ def test_when_every_worker_was_lost_the_load_starts_again_when_one_is_back(tmp_p
     w1 = procs.start("w1", worker_cmd)
     wait_for(lambda: "segment 1 started" in procs.output("master"), 90, "segment 1")
     time.sleep(5)
-    # WHEN it dies (Locust stops a test whose last worker went missing) and comes back
+    # WHEN it dies (a headless Locust master ends its test when the last worker goes missing)
     Procs.kill_tree(w1)
     wait_for(lambda: [e for e in worker_events(run_dir) if e.startswith("worker lost")], 30, "worker lost")
-    time.sleep(2)
+    # AND comes back
     procs.start("w1-again", worker_cmd)
-    # THEN the load starts again on it, and the run ends normally with a verdict
-    wait_for(lambda: [e for e in worker_events(run_dir) if e.startswith("the load starts again")], 40,
-             "the load to start again")
-    stats = run_dir / "locust" / "seg-001" / "stats_stats.csv"
-    before = _requests(stats)
-    time.sleep(6)
-    assert _requests(stats) > before  # requests again after the restart
+    # THEN the run goes on in a new segment on it, and ends normally with a verdict
+    wait_for(lambda: "segment 2 started" in procs.output("master"), 60, "segment 2")
     assert master.wait(150) == 0, procs.output("master")[-3000:]
-    result = json.loads((run_dir / "run.json").read_text())["result"]
-    assert result["verdict"] in ("ok", "leak", "inconclusive") and result["remote_workers"]["rejoined"] == 1
-
-
-def _requests(stats_csv: Path) -> int:
-    try:
-        with open(stats_csv, newline="") as fh:
-            return next((int(r["Request Count"]) for r in csv.DictReader(fh) if r["Name"] == "Aggregated"), 0)
-    except (OSError, ValueError):
-        return 0
+    m = json.loads((run_dir / "run.json").read_text())
+    assert m["result"]["verdict"] in ("ok", "leak", "inconclusive")
+    assert m["segments"][1]["requests"] > 0  # load again after the worker came back
+    assert m["result"]["remote_workers"]["lost"] == 1
