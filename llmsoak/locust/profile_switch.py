@@ -256,7 +256,11 @@ class ProfileSwitch:
         try:
             prepared = self.prepare(path, sha256)
         except ProfileSwitchError as err:
-            message = f"worker {getattr(self.environment.runner, 'worker_index', '?')}: {err}"
+            reason = str(err)
+            if os.environ.get(MASTER_SHA_ENV):  # `llmsoak worker`: it has only what it received at join
+                reason = (f"{path}: not the profile this remote worker joined with: `llmsoak worker` receives "
+                          "the profile when it joins; restart the workers (they join again and receive it)")
+            message = f"worker {getattr(self.environment.runner, 'worker_index', '?')}: {reason}"
             logger.error("llmsoak: %s; this worker's users stop before sending anything", message)
             self._block(message)
             self.environment.runner.send_message(ERROR_MESSAGE, message)

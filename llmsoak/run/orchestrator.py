@@ -1,7 +1,8 @@
 """The soak's main loop: start everything in order, keep it running, checkpoint, end with a verdict.
 
 Start order: the target (when the profile gives a command; else check that its URL answers), the
-sampler attached to it, Locust headless with its local workers, the sampler attached to Locust.
+sampler attached to it, Locust headless with its local workers (or, with ``run.remote_workers``, a
+master waiting for them: llmsoak.run.remote_workers), the sampler attached to Locust.
 Supervision: a child that dies is restarted with backoff; a Locust restart closes the current
 *segment* and opens a new one (its CSVs under ``locust/seg-NNN/``). The run's clock counts load
 time (the sum of the segments), so a resumed run still gets its full duration of load.

@@ -179,3 +179,28 @@ def test_a_restarted_master_gets_its_worker_back_in_the_next_segment(tmp_path, p
     assert len(m["segments"]) == 2
     assert m["result"]["remote_workers"]["joined"] >= 2  # counts carry over between segments
     assert procs.output("w1").count("joined the master at") >= 2
+
+
+def test_when_every_worker_was_lost_the_next_segment_runs_on_the_worker_back(tmp_path, procs):
+    # GIVEN a run on one remote worker
+    port = free_port()
+    profile = write_remote_profile(tmp_path / "all.yaml", url="http://127.0.0.1:{port}", command=STUB,
+                                   remote_workers=1, master_bind=f"127.0.0.1:{port}", duration="45s", users=2)
+    run_dir = tmp_path / "run"
+    master = procs.start("master", llmsoak_argv("run", "--profile", str(profile), "--out", str(run_dir)))
+    worker_cmd = llmsoak_argv("worker", "--master", f"127.0.0.1:{port}")
+    w1 = procs.start("w1", worker_cmd)
+    wait_for(lambda: "segment 1 started" in procs.output("master"), 90, "segment 1")
+    time.sleep(5)
+    # WHEN it dies (a headless Locust master ends its test when the last worker goes missing)
+    Procs.kill_tree(w1)
+    wait_for(lambda: [e for e in worker_events(run_dir) if e.startswith("worker lost")], 30, "worker lost")
+    # AND comes back
+    procs.start("w1-again", worker_cmd)
+    # THEN the run goes on in a new segment on it, and ends normally with a verdict
+    wait_for(lambda: "segment 2 started" in procs.output("master"), 60, "segment 2")
+    assert master.wait(150) == 0, procs.output("master")[-3000:]
+    m = json.loads((run_dir / "run.json").read_text())
+    assert m["result"]["verdict"] in ("ok", "leak", "inconclusive")
+    assert m["segments"][1]["requests"] > 0  # load again after the worker came back
+    assert m["result"]["remote_workers"]["lost"] == 1
