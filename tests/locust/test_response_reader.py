@@ -13,8 +13,10 @@ import time
 import pytest
 from geventhttpclient import URL, HTTPClient
 
-from llmsoak.locust import internals  # imports Locust (gevent's monkey patching) before any test thread
-from llmsoak.locust import response_reader
+from llmsoak.locust import (
+    internals,  # imports Locust (gevent's monkey patching) before any test thread
+    response_reader,
+)
 from llmsoak.locust.apis import ChatApp, OllamaChat, OpenAIChat
 from llmsoak.locust.response_reader import read_body, read_stream_chunks
 from llmsoak.locust.results import RequestResult
