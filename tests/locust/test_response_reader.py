@@ -10,6 +10,7 @@ import json
 import random
 import time
 
+import gevent
 import pytest
 from geventhttpclient import URL, HTTPClient
 
@@ -215,3 +216,22 @@ def test_a_gap_longer_than_the_network_timeout_after_data_is_a_timeout(start_stu
     assert result.failure_class == "timeout", result.failure_message
     assert result.ttft_ms is not None  # the timeout came after data, on the waiting path
     assert 0.5 <= took_s < 1.5  # raised after the idle gap, not at the next token
+
+
+def test_a_reader_left_mid_stream_never_raises_into_its_greenlet_later(start_stub):
+    # GIVEN a stream abandoned after a malformed event while its idle timer (0.3 s) is armed
+    stub = start_stub("--ttft-ms", "0", "--itl-ms", "50", "--itl-jitter", "0", "--fault", "malformed_chunk=1.0")
+    u = URL(stub.url)
+    client = HTTPClient(u.host, u.port, network_timeout=0.3, connection_timeout=5)
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True,
+                       "max_tokens": 20})
+    try:
+        resp = client.request("POST", "/v1/chat/completions", body=body,
+                              headers={"Content-Type": "application/json", "Accept-Encoding": "identity"})
+        result = read_stream_chunks(internals.body_reader(resp), OpenAIChat(), RequestResult(status=200), 0.0)
+        assert result.failure_class == "malformed"
+        # WHEN the same greenlet waits elsewhere past the timer's deadline
+        gevent.sleep(0.8)
+        # THEN nothing was thrown into it (the timer fires outside a wait and does nothing)
+    finally:
+        client.close()
