@@ -204,3 +204,22 @@ def test_when_every_worker_was_lost_the_next_segment_runs_on_the_worker_back(tmp
     assert m["result"]["verdict"] in ("ok", "leak", "inconclusive")
     assert m["segments"][1]["requests"] > 0  # load again after the worker came back
     assert m["result"]["remote_workers"]["lost"] == 1
+
+
+def test_a_worker_of_another_version_is_refused_with_one_line(tmp_path, procs, monkeypatch):
+    # GIVEN a master waiting for a worker
+    port = free_port()
+    profile = write_remote_profile(tmp_path / "ver.yaml", url="http://127.0.0.1:{port}", command=STUB,
+                                   remote_workers=1, master_bind=f"127.0.0.1:{port}", workers_timeout="60s")
+    run_dir = tmp_path / "run"
+    procs.start("master", llmsoak_argv("run", "--profile", str(profile), "--out", str(run_dir)))
+    # WHEN a worker of another llmsoak version asks to join (its join request, as `llmsoak worker` sends it)
+    from llmsoak.locust import worker_auth, worker_join  # imports Locust (gevent): only this test needs it
+
+    monkeypatch.setattr(worker_auth, "versions", lambda: {"llmsoak": "0.0.1", "locust": "2.47.0"})
+    with pytest.raises(worker_join.JoinRefused) as refused:
+        worker_join.fetch_profile("127.0.0.1", port, None, 90)
+    # THEN it is told why in one line, and the master records it
+    assert "llmsoak 0.0.1 on the worker" in str(refused.value) and "\n" not in str(refused.value)
+    wait_for(lambda: any(e.startswith("worker refused (join)") and "llmsoak 0.0.1" in e
+                         for e in worker_events(run_dir)), 10, "the refusal event")
