@@ -8,6 +8,7 @@ from pathlib import Path
 
 from llmsoak.errors import CommandError
 from llmsoak.formatting import format_bytes, format_bytes_per_hour, format_duration, format_fixed
+from llmsoak.run import remote_workers
 from llmsoak.run.manifest import read_json
 from llmsoak.run.snapshot import snapshot
 from llmsoak.rundir import RunDir
@@ -50,6 +51,11 @@ def format_status(snap: dict) -> str:
     restarts = {k: v for k, v in (snap.get("restarts") or {}).items() if v}
     if restarts:
         lines.append("restarts:   " + ", ".join(f"{k} {v}" for k, v in sorted(restarts.items())))
+    workers = snap.get("remote_workers")
+    if workers:
+        now = (f"{workers.get('connected')} of {workers.get('expected')} connected now; "
+               if snap.get("running") else "")
+        lines.append(f"workers:    {now}{remote_workers.summary_line(workers)}")
     result = snap.get("result") or {}
     if result.get("exit_code") is not None:
         lines.append(f"result:     exit {result['exit_code']}, verdict {result.get('verdict') or '-'}"
@@ -67,5 +73,8 @@ def print_status(path, as_json: bool = False) -> int:
     """Print where the run stands; returns :func:`status_exit_code`."""
     run, manifest = load_run(path)
     snap = snapshot(run, manifest)
+    workers = remote_workers.summary(run)
+    if workers is not None:
+        snap["remote_workers"] = workers
     print(json.dumps(snap, indent=2, default=str) if as_json else format_status(snap))
     return status_exit_code(manifest)

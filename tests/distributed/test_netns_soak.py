@@ -35,7 +35,7 @@ def test_a_soak_across_namespaces_survives_a_lost_worker(tmp_path):
             # AND the master on another, listening on its bridge address
             profile = write_remote_profile(
                 tmp_path / "netns.yaml", url=f"http://{hosts['target']}:{STUB_PORT}",
-                master_bind=f"{hosts['master']}:{MASTER_PORT}", duration="45s",
+                master_bind=f"{hosts['master']}:{MASTER_PORT}", duration="75s",
                 sampler_match=f"llmsoak stub --host {hosts['target']} ")
             run_dir = tmp_path / "run"
             master = procs.start("master", hosts.cmd("master", llmsoak_argv(
@@ -56,10 +56,10 @@ def test_a_soak_across_namespaces_survives_a_lost_worker(tmp_path):
             time.sleep(3)
             # AND comes back
             procs.start("w2-again", hosts.cmd("w2", worker_cmd), env=TOKEN_ENV)
-            wait_for(lambda: [e for e in worker_events(run_dir) if e.startswith("worker rejoined")], 40,
+            wait_for(lambda: [e for e in worker_events(run_dir) if e.startswith("worker rejoined")], 90,
                      "worker rejoined")
             # THEN the run ends with a verdict, reporting the loss and the users shortfall
-            code = master.wait(150)
+            code = master.wait(200)
             assert code == 0, procs.output("master")[-3000:]
             result = json.loads((run_dir / "run.json").read_text())["result"]
             assert result["verdict"] in ("ok", "leak", "inconclusive")

@@ -46,7 +46,7 @@ def test_workers_join_one_is_lost_and_rejoins_and_the_run_reports_it(tmp_path, p
     prompts.write_text("".join(json.dumps({"prompt": f"question number {i} about soak tests"}) + "\n"
                                for i in range(20)))
     profile = write_remote_profile(tmp_path / "remote.yaml", url="http://127.0.0.1:{port}", command=STUB,
-                                   master_bind=f"127.0.0.1:{port}", duration="45s", prompts_file=prompts)
+                                   master_bind=f"127.0.0.1:{port}", duration="75s", prompts_file=prompts)
     run_dir = tmp_path / "run"
     master = procs.start("master", llmsoak_argv("run", "--profile", str(profile), "--out", str(run_dir),
                                                 "--progress-interval", "5s"))
@@ -65,11 +65,11 @@ def test_workers_join_one_is_lost_and_rejoins_and_the_run_reports_it(tmp_path, p
     time.sleep(3)
     # WHEN it comes back
     procs.start("w2-again", worker_cmd)
-    rejoined = wait_for(lambda: [e for e in worker_events(run_dir) if e.startswith("worker rejoined")], 40,
+    rejoined = wait_for(lambda: [e for e in worker_events(run_dir) if e.startswith("worker rejoined")], 90,
                         "worker rejoined")
     assert "2 of 2 expected workers connected" in rejoined[0]
     # THEN the run finishes with a verdict and reports the loss and the shortfall
-    code = master.wait(150)
+    code = master.wait(200)
     out = procs.output("master")
     assert code == 0, out[-3000:]
     result = json.loads((run_dir / "run.json").read_text())["result"]
@@ -80,6 +80,9 @@ def test_workers_join_one_is_lost_and_rejoins_and_the_run_reports_it(tmp_path, p
     assert "remote workers: 2 expected, 1 lost, 1 rejoined" in out
     assert result["requests"] > 20
     assert "joined the master at 127.0.0.1:" in procs.output("w1")
+    # AND --status says the same
+    status = subprocess.run(llmsoak_argv("run", "--status", str(run_dir)), capture_output=True, text=True, timeout=60)
+    assert "remote workers: 2 expected, 1 lost, 1 rejoined" in status.stdout, status.stdout
 
 
 def test_a_wrong_token_is_refused_on_both_sides_and_missing_workers_end_the_run(tmp_path, procs):
@@ -172,7 +175,7 @@ def test_a_restarted_master_gets_its_worker_back_in_the_next_segment(tmp_path, p
     pid = json.loads((run_dir / "run.json").read_text())["processes"]["locust"]["pid"]
     os.kill(pid, signal.SIGKILL)
     # THEN the run starts a new segment, the worker joins it (well before Locust's 60 s timeout)
-    wait_for(lambda: "segment 2 started" in procs.output("master"), 50, "segment 2 with its worker")
+    wait_for(lambda: "segment 2 started" in procs.output("master"), 90, "segment 2 with its worker")
     code = master.wait(150)
     assert code == 0, procs.output("master")[-3000:]
     m = json.loads((run_dir / "run.json").read_text())
@@ -198,9 +201,28 @@ def test_when_every_worker_was_lost_the_next_segment_runs_on_the_worker_back(tmp
     # AND comes back
     procs.start("w1-again", worker_cmd)
     # THEN the run goes on in a new segment on it, and ends normally with a verdict
-    wait_for(lambda: "segment 2 started" in procs.output("master"), 60, "segment 2")
+    wait_for(lambda: "segment 2 started" in procs.output("master"), 90, "segment 2")
     assert master.wait(150) == 0, procs.output("master")[-3000:]
     m = json.loads((run_dir / "run.json").read_text())
     assert m["result"]["verdict"] in ("ok", "leak", "inconclusive")
     assert m["segments"][1]["requests"] > 0  # load again after the worker came back
     assert m["result"]["remote_workers"]["lost"] == 1
+
+
+def test_a_worker_of_another_version_is_refused_with_one_line(tmp_path, procs, monkeypatch):
+    # GIVEN a master waiting for a worker
+    port = free_port()
+    profile = write_remote_profile(tmp_path / "ver.yaml", url="http://127.0.0.1:{port}", command=STUB,
+                                   remote_workers=1, master_bind=f"127.0.0.1:{port}", workers_timeout="60s")
+    run_dir = tmp_path / "run"
+    procs.start("master", llmsoak_argv("run", "--profile", str(profile), "--out", str(run_dir)))
+    # WHEN a worker of another llmsoak version asks to join (its join request, as `llmsoak worker` sends it)
+    from llmsoak.locust import worker_auth, worker_join  # imports Locust (gevent): only this test needs it
+
+    monkeypatch.setattr(worker_auth, "versions", lambda: {"llmsoak": "0.0.1", "locust": "2.47.0"})
+    with pytest.raises(worker_join.JoinRefused) as refused:
+        worker_join.fetch_profile("127.0.0.1", port, None, 90)
+    # THEN it is told why in one line, and the master records it
+    assert "llmsoak 0.0.1 on the worker" in str(refused.value) and "\n" not in str(refused.value)
+    wait_for(lambda: any(e.startswith("worker refused (join)") and "llmsoak 0.0.1" in e
+                         for e in worker_events(run_dir)), 10, "the refusal event")
