@@ -81,21 +81,30 @@ slo: {{fail_on_leak: false}}
 """)
             master = procs.start("master", hosts.cmd("master", llmsoak_argv(
                 "run", "--profile", str(profile), "--out", str(run), "--progress-interval", "10s")), env=TOKENS)
+            def running(predicate):  # a wait ends at once, with the master's output, if it exited
+                def check():
+                    if master.poll() is not None:
+                        raise AssertionError(f"the master exited ({master.returncode}):\n"
+                                             + procs.output("master")[-3000:])
+                    return predicate()
+                return check
+
             # AND one worker on each worker host
             worker_cmd = llmsoak_argv("worker", "--master", f"{master_ip}:{MASTER_PORT}")
             procs.start("w1", hosts.cmd("w1", worker_cmd), env=TOKENS)
             w2 = procs.start("w2", hosts.cmd("w2", worker_cmd), env=TOKENS)
-            wait_for(lambda: sum("joined" in e for e in worker_events(run)) >= 2, 150, "two workers")
-            wait_for(lambda: "segment 1 started" in procs.output("master"), 60, "the segment")
+            wait_for(running(lambda: sum("joined" in e for e in worker_events(run)) >= 2), 150, "two workers")
+            wait_for(running(lambda: "segment 1 started" in procs.output("master")), 60, "the segment")
             pulled = run / "samples" / "target.csv"
-            wait_for(lambda: pulled.exists() and len(rows(pulled)) >= 6, 60, "the first pulled rows")
+            wait_for(running(lambda: pulled.exists() and len(rows(pulled)) >= 6), 60, "the first pulled rows")
             # WHEN worker host w2 dies
             Procs.kill_tree(w2)
             timeline["worker killed"] = time.time()
-            wait_for(lambda: [e for e in worker_events(run) if e.startswith("worker lost")], 60, "worker lost")
+            wait_for(running(lambda: [e for e in worker_events(run) if e.startswith("worker lost")]), 60,
+                     "worker lost")
             # AND comes back
             procs.start("w2-again", hosts.cmd("w2", worker_cmd), env=TOKENS)
-            wait_for(lambda: [e for e in worker_events(run) if e.startswith("worker rejoined")], 90,
+            wait_for(running(lambda: [e for e in worker_events(run) if e.startswith("worker rejoined")]), 90,
                      "worker rejoined")
             # AND the target host (the sampler's link) drops off the network for 30 s
             hosts.down("target")
@@ -103,7 +112,8 @@ slo: {{fail_on_leak: false}}
             time.sleep(OUTAGE_S)
             hosts.up("target")
             timeline["up"] = time.time()
-            wait_for(lambda: [e for e in read_events(run / "events.csv") if "back after" in e["detail"]], 90,
+            wait_for(running(lambda: [e for e in read_events(run / "events.csv") if "back after" in e["detail"]]),
+                     90,
                      "the sampler 'back' event")
             # AND the sampler process is restarted (same file, same address)
             sampler.stop()
