@@ -130,6 +130,8 @@ class RunDir:
     def server_metrics(self) -> Path:
         """The target's own /metrics gauges on the sampler's clock (columns: SERVER_METRICS_COLUMNS)."""
         return self.samples_of(SERVER_METRICS_NAME)
+
+    @property
     def clock_offsets(self) -> Path:
         """A remote sampler's clock against the orchestrator's, per pull (``sampler.remote`` only)."""
         return self.root / "clock_offsets.csv"
