@@ -39,6 +39,7 @@ from llmsoak.capacity.plan import PLAN_ENV, REQUEST_COLUMNS
 from llmsoak.errors import EXIT_BAD_INPUT
 from llmsoak.locust.apis import ChatApp, flavour_for
 from llmsoak.locust.arrivals import ClosedLoop, OpenLoop, arrival_times
+from llmsoak.locust.context_window import context_window_for
 from llmsoak.locust.history import ChatHistory
 from llmsoak.locust.user_classes import build_user_classes, class_attributes
 from llmsoak.locust.users import LLMChatUser
@@ -192,7 +193,9 @@ class CapacityUser(LLMChatUser):
         s.pattern = pattern
         s.flavour = flavour_for(self.target, pattern)
         keeps = s.flavour.keeps_history
-        s.history = ChatHistory(self.system_prompt if keeps else None, max_turns=pattern.max_history_turns)
+        window = context_window_for(self.target, self.host) if keeps and pattern.history else None
+        s.history = ChatHistory(self.system_prompt if keeps else None, max_turns=pattern.max_history_turns,
+                                window=window)  # trimmed to the context window, as the profile's users are
         s.turns = pattern.turns_per_session.sample_int(rng, minimum=1)
         s.turn = 0
         s.conversation = self._conversation_for(pattern)
@@ -218,11 +221,18 @@ class CapacityUser(LLMChatUser):
         view.flavour = copy.copy(s.flavour)
         view.flavour.max_tokens = pattern.max_tokens.sample_int(self.rng, minimum=1)
         view.request_name = f"{view.flavour.label} [{pattern.name}]"
+        s.history.fit(view.flavour.max_tokens)
         try:
             result = LLMChatUser.send(view, s.history.to_send(whole=pattern.history), s.id)
         except Exception as err:  # noqa: BLE001 - send never raises; a bug here must not kill the schedule
             sys.stderr.write(f"llmsoak capacity: request failed unexpectedly: {err!r}\n")
             return
+        window = s.history.window
+        if result.ok:
+            s.history.calibrate(result.input_tokens)
+        elif result.failure_class == "context_overflow" and window is not None:
+            window.learn_from(result.server_reason)
+            s.history.overflowed()
         s.history.answer(result.text if result.ok else None)
         self.recorder.request(phase, pattern.name, scheduled_at, lag_s, result, turn=s.turn)
         s.turn += 1

@@ -172,13 +172,14 @@ class LLMChatUser(FastHttpUser):
         return source.next_conversation(self.rng, target_tokens=prompt_tokens)
 
     def send(self, messages: list[dict], session_id: str) -> RequestResult:
-        """POST one model request, read it to the end, record it everywhere; never raises."""
+        """Send one model request (``flavour.method``, POST but for a chat app's own), read it to
+        the end, record it everywhere; never raises."""
         flavour = self.flavour
         streamed = flavour.stream_format is not None
         payload = json.dumps(flavour.body(messages, session_id))
         result = RequestResult()
         t_sent = perf_counter()
-        with self.client.request("POST", flavour.path, name=self.request_name, data=payload,
+        with self.client.request(flavour.method, flavour.path, name=self.request_name, data=payload,
                                  headers=self.headers, stream=streamed, catch_response=True) as resp:
             status = resp.status_code or 0
             result.status = status
@@ -226,7 +227,7 @@ class LLMChatUser(FastHttpUser):
         if isinstance(flavour, ChatApp) and flavour.end_session_path:
             path = flavour.end_session_path.replace("{session_id}", session_id)
             name = f"{flavour.end_session_path} [{self.pattern.name}]"
-            with self.client.request("DELETE", path, name=name, headers=self.headers,
+            with self.client.request(flavour.end_session_method, path, name=name, headers=self.headers,
                                      catch_response=True) as resp:
                 if resp.status_code in (200, 202, 204, 404):  # 404: already expired, fine
                     resp.success()

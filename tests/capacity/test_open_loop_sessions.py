@@ -58,3 +58,25 @@ def test_a_step_missed_while_the_generator_fell_behind_is_measured_again(start_s
     assert all(s["generator_behind"] and s["dropped"] > 0 for s in rates)
     assert doc["knee"]["rate_rps"] is None and doc["knee"]["users"] is None
     assert "NOT sustainable" in doc["verdict"][0]
+
+
+@pytest.mark.slow
+def test_open_loop_sessions_keep_their_history_inside_target_context_tokens(start_stub, tmp_path) -> None:
+    stub = start_stub("--max-concurrency", "8", "--output-tokens", "12", "--itl-ms", "1", "--ttft-ms", "5")
+    out = tmp_path / "run"
+    # GIVEN the same sweep with a context window of 160 tokens: 64 for the reply, the rest for the prompt
+    proc = subprocess.run(
+        llmsoak_cmd("capacity", "--profile", str(REPO / "profiles" / "capacity-stub.yaml"), "--out", str(out),
+                    "--set", f"target.url={stub.url}", "--set", "target.context_tokens=160", "--rates", "8,16",
+                    "--warmup", "0s", "--measure", "3s", "--no-users", "--set", "capacity.refine=0",
+                    "--set", "capacity.target_rate=4"),
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = [r for batch in (out / "capacity").glob("batch-*") for r in read_records(batch)]
+    active = [r for r in rows if r["pattern"] == "active" and r["ok"]]
+    # THEN later turns were trimmed to fit (an opening message is sent whole, however long): their
+    # prompts stay within the window less the reply's 64, where the whole conversation would not
+    assert {int(r["turn"]) for r in active} == {0, 1, 2}
+    later = [r["input_tokens"] for r in active if r["turn"] > 0]
+    assert max(later) <= 160 - 64, sorted(later)[-10:]
+    assert statistics.median(r["input_tokens"] for r in active if r["turn"] == 0) > 160 - 64

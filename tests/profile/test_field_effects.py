@@ -11,6 +11,15 @@ something a user of llmsoak can observe changes:
 * ``run``: the run's settings and the command lines of its children (the target, the samplers
   with their /metrics scrape, Locust);
 * ``slo``: the SLO gate's checks on fixed results;
+* ``workers``: the Locust master's command line and environment, and the run's wait for remote
+  workers (``run.remote_workers``) against a workers.json that says one worker joined (on a
+  clock that its sleeps advance at once: how long it waited, how often it looked, its error);
+* ``sampler``: the run starting its target sampler: the local sampler's command line, or (with
+  ``sampler.remote``) the first pull, over HTTP, from a recording server on 127.0.0.1 that
+  stands for the remote ``llmsoak sample --listen`` (the URL ``REMOTE`` in an entry is its URL);
+* ``capacity``: ``llmsoak capacity``'s real sweep driver, with each Locust batch answered by a
+  simulated server (:class:`_SimulatedBatch`): every plan it writes, the arrival schedule the
+  plan gives, the steps it measures, the knees and the exit code;
 * ``run_dir``: the resolved profile.yaml of the run directory (only for ``name``,
   ``description`` and a pattern's ``description``, which exist to be read there).
 
@@ -95,10 +104,10 @@ def _set(raw: dict, dotted: str, value) -> None:
         node[keys[-1]] = copy.deepcopy(value)
 
 
-def build(tmp_path: Path, edits: dict) -> Profile:
+def build(tmp_path: Path, edits: dict, remote_url: str | None = None) -> Profile:
     raw = copy.deepcopy(BASE)
     for dotted, value in edits.items():
-        _set(raw, dotted, value)
+        _set(raw, dotted, remote_url if value == "REMOTE" and remote_url else value)
     return profile_from_dict(raw, source=tmp_path / "effects.yaml")
 
 
@@ -130,16 +139,27 @@ def observe_user(profile: Profile, sessions: int = 3) -> list:
     import collections
     import itertools
 
+    from llmsoak.locust import context_window
+    from llmsoak.locust import users as users_module
+
+    # every observation starts as a fresh Locust process: the first user of a pattern, session 1,
+    # no context window known yet, and no server to ask one (the network is left out)
+    users_module._session_ids = itertools.count(1)
+    users_module._user_index = collections.defaultdict(itertools.count)
+    context_window._windows.clear()
+    asked, context_window.ask_server = context_window.ask_server, lambda *_a: None
+    try:
+        return _observe_users(profile, sessions)
+    finally:
+        context_window.ask_server = asked
+
+
+def _observe_users(profile: Profile, sessions: int) -> list:
     from locust.env import Environment  # Locust's import is slow: only this observer needs it
 
-    from llmsoak.locust import users as users_module
     from llmsoak.locust.results import RequestResult
     from llmsoak.locust.user_classes import build_user_classes
     from llmsoak.prompts import prompt_source_from_profile
-
-    # every observation starts as a fresh Locust process: the first user of a pattern, session 1
-    users_module._session_ids = itertools.count(1)
-    users_module._user_index = collections.defaultdict(itertools.count)
 
     classes = build_user_classes(profile, prompt_source=prompt_source_from_profile(profile))
     env = Environment(user_classes=list(classes.values()), host=profile.target.url)
@@ -151,8 +171,8 @@ def observe_user(profile: Profile, sessions: int = 3) -> list:
         trace.append(("reads", flavour.path, flavour.stream_format, _decoded(flavour)))
 
         def send(messages, session_id, user=user, flavour=flavour):
-            trace.append(("send", flavour.path, json.dumps(flavour.body(messages, session_id), sort_keys=True),
-                          sorted(user.headers.items())))
+            body = json.dumps(flavour.body(messages, session_id), sort_keys=True)
+            trace.append(("send", flavour.method, flavour.path, body, sorted(user.headers.items())))
             result = RequestResult()
             result.text = "a reply of a few words"
             return result
@@ -224,6 +244,218 @@ def observe_slo(profile: Profile) -> list:
     return [repr(checks), slo.exit_code(checks)]
 
 
+def _without_free_port(argv: list[str]) -> list[str]:
+    """``argv`` with the local master's free port (a new one every call) blanked."""
+    out = list(argv)
+    if "--master-port" in out:
+        port = out[out.index("--master-port") + 1]
+        out = ["PORT" if a == port else a for a in out]
+    return out
+
+
+def observe_workers(profile: Profile, tmp_path: Path) -> list:
+    from llmsoak.errors import CommandError
+    from llmsoak.run import children, remote_workers
+    from llmsoak.run.settings import settings_from_profile
+    from llmsoak.rundir import RunDir
+
+    settings = settings_from_profile(profile, tmp_path / "effects.yaml")
+    run = RunDir(tmp_path / "run")
+    child = children.locust_child(settings, run, 1, settings.duration_s)
+    out: list = [_without_free_port(child.argv),
+                 sorted((k, v) for k, v in (child.env or {}).items()
+                        if k.startswith("LLMSOAK_") and not k.startswith("LLMSOAK_EFFECTS_"))]
+    # what the master saw: one worker joined after Locust started
+    run.workers.parent.mkdir(parents=True, exist_ok=True)
+    run.workers.write_text(json.dumps({"connected": 1, "updated_at": 2.0}))
+    locust = types.SimpleNamespace(started_at=1.0, alive=lambda: True)
+    clock = [0.0]  # the wait's clock: its sleeps advance it at once
+    polls: list = []
+    real_time = remote_workers.time
+    remote_workers.time = types.SimpleNamespace(monotonic=lambda: clock[0],
+                                                sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    try:
+        out.append(remote_workers.wait_for_workers(run, settings, locust, lambda: False, lambda _m: None,
+                                                   tick=lambda: polls.append(clock[0])))
+    except CommandError as err:
+        out.append((err.exit_code, str(err)))
+    finally:
+        remote_workers.time = real_time
+    out.append(("waited s", clock[0], "polls", len(polls)))
+    return out
+
+
+class _RecordingSampler:
+    """Stands for a remote ``llmsoak sample --listen``: records each request's path and
+    Authorization header and answers 503 with a reason (the run's first contact then fails)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                seen.append((self.path, self.headers.get("Authorization")))
+                body = json.dumps({"error": "the effects test's sampler"}).encode()
+                self.send_response(503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def observe_sampler(profile: Profile, tmp_path: Path, remote: _RecordingSampler) -> list:
+    """The run's Orchestrator starting its target sampler, with the local sampler process not
+    started (its command line is recorded) and the remote one answered by ``remote``."""
+    from llmsoak.errors import CommandError
+    from llmsoak.redact import Redactor
+    from llmsoak.run import children
+    from llmsoak.run.orchestrator import Orchestrator
+    from llmsoak.run.settings import settings_from_profile
+    from llmsoak.rundir import RunDir
+
+    settings = settings_from_profile(profile, tmp_path / "effects.yaml")
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir(parents=True, exist_ok=True)
+    orchestrator = Orchestrator(run, settings, {"processes": {}}, Redactor.for_profile(profile), quiet=True)
+    out: list = []
+
+    class Local:
+        name = "target_sampler"
+
+        def __init__(self, child):
+            out.append(("local sampler", child.argv))
+
+        def start(self):
+            return self
+
+        def wait_url(self, _timeout_s):
+            pass
+
+        def record(self):
+            return {}
+
+    make, children.target_sampler_child = children.target_sampler_child, lambda *a: Local(make(*a))
+    remote.seen.clear()
+    try:
+        orchestrator._start_target_sampler()
+    except CommandError as err:
+        out.append(("failed", err.exit_code, str(err).replace(remote.url, "REMOTE")))
+    finally:
+        children.target_sampler_child = make
+    out.append(("remote sampler saw", list(remote.seen)))
+    return out
+
+
+class _SimulatedBatch:
+    """Stands for one Locust batch of ``llmsoak capacity`` (a ``subprocess.Popen``): reads the
+    plan the driver wrote and writes the records a server would give: 2 req/s one at a time,
+    at most 10 req/s, E2E 500 ms up to 6 req/s (and up to 12 users), slower above."""
+
+    plans: list = []
+
+    def __init__(self, argv, env, **_kw) -> None:
+        from llmsoak.capacity.plan import PLAN_ENV, REQUEST_COLUMNS
+
+        plan = json.loads(Path(env[PLAN_ENV]).read_text())
+        run_time = argv[argv.index("-t") + 1]  # how long Locust may run: the phases and their drains
+        self.plans.append({**{k: v for k, v in plan.items() if k != "records_dir"}, "locust -t": run_time})
+        folder, pid, t = Path(plan["records_dir"]), 100, 1000.0
+        rows, windows = [], []
+        for phase in plan["phases"]:
+            kind, value = phase["kind"], phase["value"]
+            start = t + phase["warmup_s"]
+            end = start + phase["measure_s"]
+            if kind == "concurrency":
+                rps = min(2.0 * value, 10.0)
+                e2e = 1000.0 * value / rps
+            elif kind == "rate":
+                rps = min(value, 10.0)
+                e2e = 500.0 + max(0.0, value - 6.0) * 1000.0
+            else:
+                rps = value / 0.5
+                e2e = 500.0 + max(0.0, value - 12.0) * 300.0
+            n = max(1, int(rps * phase["measure_s"]))
+            for i in range(n):
+                t_sched = start + (end - start) * i / n
+                rows.append((phase["index"], "active", t_sched, 0.0, t_sched + 0.001, 1, 200, "",
+                             e2e / 4, e2e, 10.0, 10.0, 20, 30, 0))
+            windows.append({"pid": pid, "phase": phase["index"], "measure_start": start, "measure_end": end,
+                            "scheduled": n, "sent": n})
+            t = end + 100.0
+        with open(folder / f"requests-{pid}.csv", "w") as fh:
+            fh.write(",".join(REQUEST_COLUMNS) + "\n")
+            fh.writelines(",".join(str(v) for v in row) + "\n" for row in rows)
+        if plan["mode"] == "loop":
+            (folder / f"phases-{pid}.jsonl").write_text("".join(json.dumps(w) + "\n" for w in windows))
+        self.returncode = 0
+
+    def poll(self):
+        return self.returncode
+
+
+def _open_loop_burst(plan: dict) -> tuple:
+    """What the plan's open loop (as locust_side builds it) does with 6 arrivals due 0.5 s ago at
+    once, each reply taking 20 ms: (sent, dropped because the in-flight bound was full, dropped
+    as late)."""
+    import gevent
+
+    from llmsoak.locust.arrivals import OpenLoop
+
+    loop = OpenLoop(lambda _at: gevent.sleep(0.02), max_in_flight=plan["max_in_flight"],
+                    max_lag_s=plan["max_lag_s"])
+    stats = loop.run(iter([-0.5] * 6), 0.01)
+    loop.drain(5.0)
+    return stats.sent, stats.dropped_full, stats.dropped_late
+
+
+def observe_capacity(profile: Profile, tmp_path: Path) -> list:
+    import random
+    import subprocess
+    import tempfile
+
+    from llmsoak.capacity import sweep
+    from llmsoak.locust.arrivals import arrival_times
+
+    _SimulatedBatch.plans = []
+    real = sweep.subprocess
+    sweep.subprocess = types.SimpleNamespace(Popen=_SimulatedBatch, STDOUT=subprocess.STDOUT,
+                                             TimeoutExpired=subprocess.TimeoutExpired)
+    try:
+        root = Path(tempfile.mkdtemp(prefix="capacity-", dir=tmp_path))  # a run directory per sweep
+        driver = sweep.Driver(profile, tmp_path / "effects.yaml", root, log=lambda _m: None)
+        result = driver.run()
+    finally:
+        sweep.subprocess = real
+    out: list = []
+    for plan in _SimulatedBatch.plans:
+        out.append(json.dumps(plan, sort_keys=True))
+        for phase in plan["phases"]:
+            if phase["kind"] == "rate":  # the schedule locust_side sends this phase's requests on
+                times = arrival_times(phase["value"], plan["distribution"], burstiness=plan["burstiness"],
+                                      rng=random.Random(plan["seed"]))
+                out.append([round(next(times), 6) for _ in range(5)])
+    out.append(_open_loop_burst(_SimulatedBatch.plans[0]))
+    out.append([(s.role, s.kind, s.load, s.meets_slo) for s in result.steps])
+    out.append((result.rate_knee, result.rate_bound, result.users_knee, result.users_bound))
+    out.append(sweep.exit_code(result, profile.capacity))
+    return out
+
+
 def observe_run_dir(profile: Profile, tmp_path: Path) -> str:
     from llmsoak.redact import Redactor
     from llmsoak.run.launch import resolved_profile_yaml
@@ -231,7 +463,13 @@ def observe_run_dir(profile: Profile, tmp_path: Path) -> str:
     return resolved_profile_yaml(profile, tmp_path / "effects.yaml", Redactor.for_profile(profile))
 
 
-def observe(kind: str, profile: Profile, tmp_path: Path):
+def observe(kind: str, profile: Profile, tmp_path: Path, remote: _RecordingSampler | None = None):
+    if kind == "workers":
+        return observe_workers(profile, tmp_path)
+    if kind == "sampler":
+        return observe_sampler(profile, tmp_path, remote)
+    if kind == "capacity":
+        return observe_capacity(profile, tmp_path)
     if kind == "user":
         return observe_user(profile)
     if kind == "shape":
@@ -247,6 +485,18 @@ def observe(kind: str, profile: Profile, tmp_path: Path):
 # field path → (observer, edits of the base profile, edits of the changed one)
 def _pattern(key: str, value, base: dict | None = None) -> tuple:
     return ("user", base or {}, {**(base or {}), f"patterns.active.{key}": value})
+
+
+LONG_TALK = {"patterns.active": {"weight": 3, "turns_per_session": 8, "prompt_tokens": 60, "max_tokens": 100,
+                                 "max_history_turns": 20}}
+"""Sessions long enough to outgrow a small context window."""
+REMOTE_WORKERS = {"run.remote_workers": 1, "run.workers_timeout": 2}
+
+
+def _capacity(key: str, value, base: dict | None = None) -> tuple:
+    section = {"measure_s": 20, "warmup_s": 5, **(base or {})}
+    edits = {"slo.e2e_p95_ms": 2000, "capacity": section}  # a knee search needs a latency SLO
+    return ("capacity", edits, {**edits, "capacity": {**section, key: value}})
 
 
 EFFECTS: dict[str, tuple] = {
@@ -337,16 +587,35 @@ EFFECTS: dict[str, tuple] = {
     "slo.memory_warn_bytes": ("slo", {}, {"slo.memory_warn_bytes": "2GiB"}),
     "slo.memory_limit_bytes": ("slo", {}, {"slo.memory_limit_bytes": "2GiB"}),
     "slo.fail_on_leak": ("slo", {}, {"slo.fail_on_leak": False}),
-    # TODO(target.context_tokens, history trimming by another branch): add
-    # "target.context_tokens": ("user", {...long history...}, {"target.context_tokens": 256}) when it lands.
+    "target.context_tokens": ("user", LONG_TALK, {**LONG_TALK, "target.context_tokens": 512}),
+    "run.remote_workers": ("workers", REMOTE_WORKERS, {**REMOTE_WORKERS, "run.remote_workers": 2}),
+    "run.master_bind": ("workers", REMOTE_WORKERS, {**REMOTE_WORKERS, "run.master_bind": "127.0.0.1:6001"}),
+    "run.workers_timeout_s": ("workers", {**REMOTE_WORKERS, "run.remote_workers": 2},
+                              {**REMOTE_WORKERS, "run.remote_workers": 2, "run.workers_timeout": 5}),
+    "sampler.remote": ("sampler", {}, {"sampler.remote": "REMOTE"}),
+    "sampler.token_env": ("sampler", {"sampler.remote": "REMOTE"},
+                          {"sampler.remote": "REMOTE", "sampler.token_env": "LLMSOAK_EFFECTS_SAMPLER_TOKEN"}),
+    "capacity.distribution": _capacity("distribution", "constant"),
+    "capacity.burstiness": _capacity("burstiness", 0.25, {"distribution": "gamma"}),
+    "capacity.max_in_flight": _capacity("max_in_flight", 4),
+    "capacity.max_lag_s": _capacity("max_lag_s", 0.25),
+    "capacity.steps": _capacity("steps", 3),
+    "capacity.rates": _capacity("rates", [3, 5, 9]),
+    "capacity.warmup_s": _capacity("warmup_s", 2),
+    "capacity.measure_s": _capacity("measure_s", 10),
+    "capacity.drain_s": _capacity("drain_s", 5),
+    "capacity.refine": _capacity("refine", 0),
+    "capacity.users": _capacity("users", False),
+    "capacity.max_users": _capacity("max_users", 40),
+    "capacity.user_iterations": _capacity("user_iterations", 2),
+    "capacity.target_rate": _capacity("target_rate", 9),
+    "capacity.target_users": _capacity("target_users", 30),
 }
 
-KNOWN_WITHOUT_EFFECT = {
-    "target.chat.method": "the chat request is always POST (llmsoak/locust/users.py send)",
-    "target.chat.end_session.method": "the end of a session is always DELETE (llmsoak/locust/users.py end_session)",
-}
-"""Fields found read by nothing when this test was written; their fix belongs to llmsoak/locust/.
-Strict xfail: once they work, the entry must go."""
+KNOWN_WITHOUT_EFFECT: dict[str, str] = {}
+"""Fields found read by nothing, with where their fix belongs (strict xfail: once they work, the
+entry must go). ``target.chat.method`` and ``target.chat.end_session.method`` were here until
+users.send and end_session used them."""
 
 
 @pytest.fixture
@@ -356,6 +625,9 @@ def prompt_files(tmp_path, monkeypatch):
         (tmp_path / name).write_text("\n".join(json.dumps({"prompt": f"{text} {i}"}) for i in range(5)) + "\n")
     monkeypatch.setenv("LLMSOAK_EFFECTS_KEY", "sk-effects")
     monkeypatch.setenv("LLMSOAK_EFFECTS_TENANT", "tenant-1")
+    monkeypatch.setenv("LLMSOAK_EFFECTS_SAMPLER_TOKEN", "sampler-token-1")
+    monkeypatch.delenv("LLMSOAK_SAMPLER_TOKEN", raising=False)
+    monkeypatch.delenv("LLMSOAK_WORKER_TOKEN", raising=False)
     return tmp_path
 
 
@@ -372,7 +644,14 @@ def test_changing_the_field_changes_what_llmsoak_does(field, prompt_files, reque
     if field in KNOWN_WITHOUT_EFFECT:
         request.applymarker(pytest.mark.xfail(reason=KNOWN_WITHOUT_EFFECT[field], strict=True))
     kind, base_edits, changed_edits = EFFECTS[field]
-    base = build(prompt_files, base_edits)
-    changed = build(prompt_files, changed_edits)
-    assert observe(kind, base, prompt_files) != observe(kind, changed, prompt_files), \
-        f"{field}: changing it changed nothing the {kind} observer sees"
+    remote = _RecordingSampler() if kind == "sampler" else None
+    try:
+        url = remote.url if remote else None
+        base = build(prompt_files, base_edits, url)
+        changed = build(prompt_files, changed_edits, url)
+        seen_base = observe(kind, base, prompt_files, remote)
+        seen_changed = observe(kind, changed, prompt_files, remote)
+    finally:
+        if remote:
+            remote.close()
+    assert seen_base != seen_changed, f"{field}: changing it changed nothing the {kind} observer sees"

@@ -43,7 +43,8 @@ def flavour_for(target, pattern) -> Flavour:
         return ChatApp(model=target.model or "", stream_mode=mode, body_template=dict(api.body),
                        reply_path=api.reply_path, delta_path=api.delta_path,
                        usage_path=api.usage_path or "usage", path=api.path,
-                       end_session_path=api.end_session.path if api.end_session else None)
+                       end_session_path=api.end_session.path if api.end_session else None, method=api.method,
+                       end_session_method=api.end_session.method if api.end_session else "DELETE")
     cls = FLAVOURS[(target.flavour, target.endpoint)]
     return cls(model=target.model or "", stream=stream)
 

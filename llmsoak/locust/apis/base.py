@@ -43,6 +43,8 @@ class Flavour:
 
     name = "base"
     path = "/"
+    method = "POST"
+    """HTTP method of a model request (a chat app's ``target.chat.method`` may differ)."""
     stream_format: str | None = None
     """"sse", "ndjson" or None (the request is not streamed)."""
     keeps_history = True

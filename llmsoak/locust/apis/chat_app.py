@@ -55,7 +55,8 @@ class ChatApp(Flavour):
 
     def __init__(self, *, stream_mode: str = "none", body_template: dict | None = None,
                  reply_path: str = "reply", delta_path: str = "delta", usage_path: str = "usage",
-                 end_session_path: str | None = "/chat/{session_id}", **kw: Any) -> None:
+                 end_session_path: str | None = "/chat/{session_id}", method: str = "POST",
+                 end_session_method: str = "DELETE", **kw: Any) -> None:
         stream_mode = stream_mode or "none"
         super().__init__(stream=stream_mode != "none", **kw)
         self.stream_mode = stream_mode
@@ -65,6 +66,8 @@ class ChatApp(Flavour):
         self.delta_path = tuple(delta_path.split("."))
         self.usage_path = tuple(usage_path.split("."))
         self.end_session_path = end_session_path
+        self.method = method
+        self.end_session_method = end_session_method
 
     def body(self, messages, session_id):
         values = {"session_id": session_id, "message": messages[-1]["content"], "model": self.model,
