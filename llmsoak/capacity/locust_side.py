@@ -34,6 +34,7 @@ from pathlib import Path
 import gevent
 from gevent.event import AsyncResult
 from locust import task
+from locust.runners import MasterRunner, WorkerRunner
 
 from llmsoak.capacity.plan import PLAN_ENV, REQUEST_COLUMNS
 from llmsoak.errors import EXIT_BAD_INPUT
@@ -277,8 +278,6 @@ def user_classes(profile, prompt_source, plan: dict) -> dict[str, type]:
 
 def init_environment(environment, **_kwargs) -> None:
     """Workers start when the master says so (once every worker has its user)."""
-    from locust.runners import MasterRunner, WorkerRunner  # start-up: only in Locust processes
-
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         runner.register_message(START_MESSAGE, lambda msg, **_kw: _start.set(float(msg.data["at"])))
