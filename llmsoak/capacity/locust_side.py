@@ -96,7 +96,8 @@ class Recorder:
                                _ms(result.ttft_ms), _ms(result.e2e_ms), _ms(result.tpot_ms), _ms(itl),
                                result.output_token_count,
                                "" if result.input_tokens is None else result.input_tokens,
-                               "" if turn is None else turn))
+                               "" if turn is None else turn,
+                               "" if result.ok else result.failure_message[:300]))
         self._fh.flush()
 
     def phase(self, row: dict) -> None:

@@ -58,3 +58,25 @@ def test_a_step_missed_while_the_generator_fell_behind_is_measured_again(start_s
     assert all(s["generator_behind"] and s["dropped"] > 0 for s in rates)
     assert doc["knee"]["rate_rps"] is None and doc["knee"]["users"] is None
     assert "NOT sustainable" in doc["verdict"][0]
+
+
+@pytest.mark.slow
+def test_a_step_that_fails_on_errors_names_the_servers_failures(start_stub, tmp_path) -> None:
+    import json
+
+    stub = start_stub("--max-concurrency", "8", "--output-tokens", "5", "--itl-ms", "1", "--ttft-ms", "5",
+                      "--fault", "http_503=0.3", "--seed", "3")
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        llmsoak_cmd("capacity", "--profile", str(REPO / "profiles" / "capacity-stub.yaml"), "--out", str(out),
+                    "--set", f"target.url={stub.url}", "--rates", "4,8", "--warmup", "0s", "--measure", "2s",
+                    "--no-users", "--set", "capacity.refine=0"),
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    # THEN nothing meets a 1 % error SLO, and each step says which failures it saw
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads((out / "capacity.json").read_text())
+    for step in doc["steps"]:
+        assert not step["meets_slo"]
+        assert list(step["failure_reasons"]) == ["http: HTTP 503"]
+        assert any(r.startswith("error rate") and "× http: HTTP 503)" in r for r in step["reasons"])
+    assert "× http: HTTP 503)" in proc.stdout
