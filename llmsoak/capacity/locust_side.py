@@ -262,8 +262,12 @@ def user_classes(profile, prompt_source, plan: dict) -> dict[str, type]:
         out = {}
         for name, cls in build_user_classes(profile, prompt_source=prompt_source).items():
             rec_name = f"Recording{name}"
+            # A pattern's fixed ``users`` count becomes its weight: the search sets the total
+            # (-u N) and the mix keeps the profile's proportions.
+            fixed = int(getattr(cls, "fixed_count", 0) or 0)
             out[rec_name] = type(rec_name, (_RecordingMixin, cls), {
                 "recorder": recorder, "phase_index": int(plan["phases"][0]["index"]),
+                "fixed_count": 0, "weight": fixed or cls.weight,
                 "__module__": __name__, "abstract": False})
         return out
     first = profile.patterns[0]
