@@ -12,7 +12,9 @@ from llmsoak.capacity.sweep import Driver, Sweep, check_knee_inputs, exit_code, 
 from llmsoak.errors import EXIT_IO_ERROR, EXIT_TARGET_UNAVAILABLE, CommandError
 from llmsoak.profile import CapacityConfig, load_profile
 from llmsoak.redact import Redactor
+from llmsoak.run.launch import resolved_profile_yaml
 from llmsoak.rundir import run_id
+from llmsoak.webui.capacity_page import parse_listen, start_view
 
 
 def _log(message: str) -> None:
@@ -61,9 +63,6 @@ def _live(driver: Driver, profile, root: Path, processes: int, started: float, c
 def run_capacity(profile_path: str, out: str | None, overrides: dict, *, processes: int = 0,
                  listen: str | None = None) -> int:
     """The whole command; returns the exit code (see llmsoak.capacity.sweep.exit_code)."""
-    from llmsoak.run.launch import resolved_profile_yaml  # start-up: this command only
-    from llmsoak.webui.capacity_page import parse_listen, start_view  # start-up: this command only
-
     try:
         profile = load_profile(profile_path, overrides)
     except OSError as err:

@@ -34,6 +34,7 @@ from pathlib import Path
 import gevent
 from gevent.event import AsyncResult
 from locust import task
+from locust.runners import MasterRunner, WorkerRunner
 
 from llmsoak.capacity.plan import PLAN_ENV, REQUEST_COLUMNS
 from llmsoak.errors import EXIT_BAD_INPUT
@@ -96,7 +97,8 @@ class Recorder:
                                _ms(result.ttft_ms), _ms(result.e2e_ms), _ms(result.tpot_ms), _ms(itl),
                                result.output_token_count,
                                "" if result.input_tokens is None else result.input_tokens,
-                               "" if turn is None else turn))
+                               "" if turn is None else turn,
+                               "" if result.ok else result.failure_message[:300]))
         self._fh.flush()
 
     def phase(self, row: dict) -> None:
@@ -270,8 +272,12 @@ def user_classes(profile, prompt_source, plan: dict) -> dict[str, type]:
         out = {}
         for name, cls in build_user_classes(profile, prompt_source=prompt_source).items():
             rec_name = f"Recording{name}"
+            # A pattern's fixed ``users`` count becomes its weight: the search sets the total
+            # (-u N) and the mix keeps the profile's proportions.
+            fixed = int(getattr(cls, "fixed_count", 0) or 0)
             out[rec_name] = type(rec_name, (_RecordingMixin, cls), {
                 "recorder": recorder, "phase_index": int(plan["phases"][0]["index"]),
+                "fixed_count": 0, "weight": fixed or cls.weight,
                 "__module__": __name__, "abstract": False})
         return out
     first = profile.patterns[0]
@@ -287,8 +293,6 @@ def user_classes(profile, prompt_source, plan: dict) -> dict[str, type]:
 
 def init_environment(environment, **_kwargs) -> None:
     """Workers start when the master says so (once every worker has its user)."""
-    from locust.runners import MasterRunner, WorkerRunner  # start-up: only in Locust processes
-
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         runner.register_message(START_MESSAGE, lambda msg, **_kw: _start.set(float(msg.data["at"])))

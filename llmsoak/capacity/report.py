@@ -15,6 +15,8 @@ import html
 import os
 from pathlib import Path
 
+from llmsoak.rundir import CAPACITY_REPORT
+
 CHARTS = {"latency_throughput": "Latency against throughput", "goodput_load": "Goodput against offered load"}
 
 
@@ -139,8 +141,6 @@ def summary(doc: dict) -> str:
 
 def write_report(doc: dict, root: Path) -> Path:
     """Charts into ``root/charts/`` and ``root/report.html``; returns the report's path."""
-    from llmsoak.rundir import CAPACITY_REPORT  # noqa: PLC0415 - names kept with the run layout
-
     charts = draw_charts(doc, root / "charts")
     path = root / CAPACITY_REPORT
     tmp = path.with_name(f".{path.name}.tmp")

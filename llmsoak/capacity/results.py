@@ -13,6 +13,7 @@ from pathlib import Path
 
 from llmsoak import __version__
 from llmsoak.capacity.steps import PERCENTILES, Step
+from llmsoak.rundir import CAPACITY_CSV, CAPACITY_JSON
 
 SCHEMA = 1
 
@@ -69,8 +70,6 @@ def _csv_row(number: int, step: Step) -> list:
 
 def write(root: Path, doc: dict, steps: list[Step]) -> tuple[Path, Path]:
     """Write capacity.json and capacity.csv into ``root`` (each atomically); return their paths."""
-    from llmsoak.rundir import CAPACITY_CSV, CAPACITY_JSON  # noqa: PLC0415 - names kept with the run layout
-
     json_path, csv_path = root / CAPACITY_JSON, root / CAPACITY_CSV
     tmp = json_path.with_suffix(".json.next")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")

@@ -18,6 +18,7 @@ Definitions (docs/capacity.md):
 
 from __future__ import annotations
 
+import collections
 import csv
 import math
 from collections.abc import Iterable, Sequence
@@ -84,6 +85,8 @@ class Step:
     """``{"ttft": {"p50": …, "p90": …, "p95": …, "p99": …}, "itl": …, "tpot": …, "e2e": …}``."""
     lag_ms: dict[str, float | None]
     """Schedule → send lag: p50, p95, max (open loop; 0 closed loop)."""
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    """The most frequent failure messages of the step (``<class>: <detail>`` → count, top 3)."""
     meets_slo: bool = False
     reasons: list[str] = field(default_factory=list)
     """Why the step misses the SLOs (empty when it meets them)."""
@@ -106,7 +109,8 @@ def read_records(folder: Path) -> list[dict]:
         pid = int(path.stem.split("-", 1)[1])
         with open(path, newline="") as fh:
             for raw in csv.DictReader(fh):
-                row: dict = {"pid": pid, "pattern": raw.get("pattern"), "failure_class": raw.get("failure_class")}
+                row: dict = {"pid": pid, "pattern": raw.get("pattern"), "failure_class": raw.get("failure_class"),
+                             "failure": raw.get("failure") or raw.get("failure_class") or ""}
                 for key in ("phase", "t_sched", "lag_ms", "t_end", "ok", "status", "ttft_ms", "e2e_ms",
                             "tpot_ms", "itl_ms", "output_tokens", "input_tokens", "turn"):
                     value = raw.get(key)
@@ -162,6 +166,8 @@ def measure(kind: str, load: float, rows: Iterable[dict], windows: Sequence[Wind
                 lag_ms={"p50": _round(percentile(lags, 50)), "p95": _round(percentile(lags, 95)),
                         "max": _round(max([w.lag_max_ms for w in windows] + lags, default=0.0))},
                 role=role)
+    counts = collections.Counter(r.get("failure") or "failed" for r in belonging if not r["ok"])
+    step.failure_reasons = dict(counts.most_common(3))
     late = sum(w.late for w in windows)
     step.generator_behind = bool(late) or (step.lag_ms["p95"] or 0.0) > GENERATOR_LAG_WARN_MS
     judge(step, slo)
@@ -182,7 +188,8 @@ def judge(step: Step, slo) -> Step:
                 reasons.append(f"{name.upper()} p95 {p95:.0f} ms > {limit:g} ms")
     max_errors = slo.error_rate if slo.error_rate is not None else DEFAULT_ERROR_RATE
     if step.error_rate is not None and step.error_rate > max_errors:
-        reasons.append(f"error rate {step.error_rate:.1%} > {max_errors:.1%}")
+        top = ", ".join(f"{n}× {reason}" for reason, n in step.failure_reasons.items())
+        reasons.append(f"error rate {step.error_rate:.1%} > {max_errors:.1%}" + (f" ({top})" if top else ""))
     if step.kind == "rate":
         offered = step.requests + step.dropped
         if offered and step.dropped / offered > MAX_DROPPED_SHARE:

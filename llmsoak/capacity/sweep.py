@@ -42,6 +42,7 @@ from llmsoak.errors import (
     CommandError,
 )
 from llmsoak.profile import CapacityConfig, Profile
+from llmsoak.run.processes import free_port, tcp_answers
 
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "locustfiles" / "capacity.py"
 STOP_WAIT_S = 30.0
@@ -144,8 +145,6 @@ class Driver:
                 "-t", f"{math.ceil(run_time_s)}s", "--exit-code-on-error", "0", "--stop-timeout", "10",
                 "--only-summary", "--loglevel", "WARNING"]
         if self.processes > 0:
-            from llmsoak.run.processes import free_port  # start-up: the sweep only
-
             port = str(free_port())
             argv += ["--processes", str(self.processes), "--master-bind-host", "127.0.0.1",
                      "--master-bind-port", port, "--master-port", port]
@@ -372,8 +371,6 @@ def _last_line(path: Path) -> str:
 
 def target_answers(url: str) -> bool:
     """Whether something accepts TCP connections at ``url``'s host and port."""
-    from llmsoak.run.processes import tcp_answers  # start-up: the sweep only
-
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return tcp_answers(parts.hostname or "127.0.0.1", port)

@@ -80,3 +80,24 @@ def test_open_loop_sessions_keep_their_history_inside_target_context_tokens(star
     later = [r["input_tokens"] for r in active if r["turn"] > 0]
     assert max(later) <= 160 - 64, sorted(later)[-10:]
     assert statistics.median(r["input_tokens"] for r in active if r["turn"] == 0) > 160 - 64
+
+
+def test_a_step_that_fails_on_errors_names_the_servers_failures(start_stub, tmp_path) -> None:
+    import json
+
+    stub = start_stub("--max-concurrency", "8", "--output-tokens", "5", "--itl-ms", "1", "--ttft-ms", "5",
+                      "--fault", "http_503=0.3", "--seed", "3")
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        llmsoak_cmd("capacity", "--profile", str(REPO / "profiles" / "capacity-stub.yaml"), "--out", str(out),
+                    "--set", f"target.url={stub.url}", "--rates", "4,8", "--warmup", "0s", "--measure", "2s",
+                    "--no-users", "--set", "capacity.refine=0"),
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    # THEN nothing meets a 1 % error SLO, and each step says which failures it saw
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads((out / "capacity.json").read_text())
+    for step in doc["steps"]:
+        assert not step["meets_slo"]
+        assert list(step["failure_reasons"]) == ["http: HTTP 503"]
+        assert any(r.startswith("error rate") and "× http: HTTP 503)" in r for r in step["reasons"])
+    assert "× http: HTTP 503)" in proc.stdout

@@ -12,6 +12,7 @@ from llmsoak.profile import CapacityConfig, SloConfig
 
 def _row(t_sched, t_end, *, ok=1, ttft=50.0, e2e=150.0, pid=1, tokens=20, lag=1.0):
     return {"pid": pid, "phase": 1.0, "pattern": "active", "t_sched": t_sched, "t_end": t_end, "ok": ok,
+            "failure": "" if ok else "http: HTTP 500",
             "status": 200.0 if ok else 500.0, "failure_class": "" if ok else "http", "ttft_ms": ttft,
             "e2e_ms": e2e, "tpot_ms": 5.0, "itl_ms": 5.0, "output_tokens": tokens, "lag_ms": lag}
 
@@ -43,7 +44,8 @@ def test_a_step_counts_goodput_and_rates_inside_each_process_window() -> None:
     assert step.error_rate == pytest.approx(0.1)
     assert not step.meets_slo
     assert any(r.startswith("E2E p95 600 ms > 300 ms") for r in step.reasons)
-    assert "error rate 10.0% > 5.0%" in step.reasons
+    assert step.failure_reasons == {"http: HTTP 500": 2}
+    assert "error rate 10.0% > 5.0% (2× http: HTTP 500)" in step.reasons
 
 
 def test_an_open_loop_step_that_cannot_hold_its_rate_misses_even_with_fast_replies() -> None:
