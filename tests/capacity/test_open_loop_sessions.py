@@ -98,6 +98,8 @@ def test_a_step_that_fails_on_errors_names_the_servers_failures(start_stub, tmp_
     doc = json.loads((out / "capacity.json").read_text())
     for step in doc["steps"]:
         assert not step["meets_slo"]
-        assert list(step["failure_reasons"]) == ["http: HTTP 503"]
-        assert any(r.startswith("error rate") and "× http: HTTP 503)" in r for r in step["reasons"])
-    assert "× http: HTTP 503)" in proc.stdout
+        # the failure class, the status and the server's own reason (the stub's "injected fault …")
+        [reason] = list(step["failure_reasons"])
+        assert reason.startswith("server_error: HTTP 503: injected fault"), reason
+        assert any(r.startswith("error rate") and f"× {reason})" in r for r in step["reasons"])
+    assert "× server_error: HTTP 503: injected fault" in proc.stdout
