@@ -220,8 +220,8 @@ class RequestResult:
 
         ``error`` is what reading raised (or None). After ``[DONE]``, any error (the connection
         closed before the HTTP response was complete) is ``cut_short``, as is a stream that ended
-        without saying it finished (no ``finish_reason``/``done``) after some content. A stream
-        with no content at all is ``empty``."""
+        without saying it finished (no ``finish_reason``/``done``), or ``[DONE]`` without a
+        ``finish_reason`` before any content. A stream with no content that finished is ``empty``."""
         if error is not None:
             if isinstance(error, ServerError):
                 self.server_reason = error.reason[:1000]
@@ -236,7 +236,9 @@ class RequestResult:
         if self.failure_class is not None:
             return
         if not content_events:
-            if done_marker or self.finish_reason is not None:
+            if done_marker and self.finish_reason is None:  # interrupted before its first token
+                self.fail("cut_short", "[DONE] before any content, without a finish_reason; " + CUT_SHORT_HINT)
+            elif done_marker or self.finish_reason is not None:
                 self.fail("empty", "no content in the response")
             else:  # not even an end marker
                 self.fail("empty", "stream ended without content or end marker (llama-cpp-python "

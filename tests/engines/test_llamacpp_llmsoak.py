@@ -55,6 +55,7 @@ def test_interrupted_streams_are_cut_short_and_say_why(start_llamacpp, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     messages = _failure_messages(out)
     classes = _class_totals(out)
+    print(f"interrupt on: failures by class {classes}")
     assert classes.get("cut_short", 0) >= 3, messages
     assert set(classes) <= {"cut_short", "disconnect"}, messages  # disconnect: cut before any [DONE]
     assert any("cut_short:" in m and "--interrupt_requests false" in m for m in messages), messages
@@ -68,13 +69,14 @@ def test_without_interrupt_requests_no_stream_is_cut_short(start_llamacpp, tmp_p
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = stats_rows(out)
     http = rows[("POST", "/v1/chat/completions [talker]")]
+    print("interrupt off:", http["Request Count"], "requests,", http["Failure Count"], "failures")
     assert int(http["Request Count"]) >= 3 and int(http["Failure Count"]) == 0, _failure_messages(out)
 
 
 def test_histories_fit_the_context_given_in_the_profile(start_llamacpp, tmp_path):
     server = start_llamacpp(interrupt_requests=False)
     patterns = ("  talker: {base: active, users: 2, think_time_s: 0, first_message_delay_s: 0,\n"
-                "           turns_per_session: 40, session_pause_s: 0, max_tokens: 48, prompt_tokens: 60,\n"
+                "           turns_per_session: 40, session_pause_s: 0, max_tokens: 48, prompt_tokens: 150,\n"
                 "           history: true, max_history_turns: 1000}\n")
     profile = _profile(tmp_path, server, patterns, extra="  context_tokens: 1024\n", name="ctx")
     out = tmp_path / "ctx"
@@ -86,4 +88,6 @@ def test_histories_fit_the_context_given_in_the_profile(start_llamacpp, tmp_path
     # llama-cpp-python sends no usage: the estimate stays uncalibrated (2.5 chars a token) and safe
     rows = stats_rows(out)
     http = rows[("POST", "/v1/chat/completions [talker]")]
-    assert int(http["Request Count"]) >= 20 and int(http["Failure Count"]) == 0, _failure_messages(out)
+    print("context_tokens 1024:", http["Request Count"], "requests,", http["Failure Count"], "failures;",
+          re.findall(r"\d+ requests sent with a trimmed history, \d+ oldest turns dropped", log))
+    assert int(http["Request Count"]) >= 8 and int(http["Failure Count"]) == 0, _failure_messages(out)

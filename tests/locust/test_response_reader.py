@@ -141,7 +141,9 @@ def test_cut_off_and_reset_streams():
                            RequestResult(status=200), 0.0)
     assert r.failure_class == "disconnect"
     r = read_stream_chunks(_reader([_sse(b"[DONE]")]), OpenAIChat(), RequestResult(status=200), 0.0)
-    assert r.failure_class == "empty"
+    assert r.failure_class == "cut_short"  # llama-cpp-python interrupted before the first token
+    r = read_stream_chunks(_reader([_sse(_finish_event(), b"[DONE]")]), OpenAIChat(), RequestResult(status=200), 0.0)
+    assert r.failure_message == "empty: no content in the response"  # finished, but said nothing
     assert DONE == b"[DONE]"
 
 
@@ -161,7 +163,8 @@ def _lines(data: bytes) -> list[bytes]:
     (_sse(_A), TimeoutError("timed out"), "timeout"),
     (_sse(_A, b"{not json"), None, "malformed"),
     (b"", None, "empty"),
-    (_sse(b"[DONE]"), None, "empty"),
+    (_sse(b"[DONE]"), None, "cut_short"),
+    (_sse(_finish_event(), b"[DONE]"), None, "empty"),
 ])
 def test_stream_failures_are_classified_once(data, error, cls):
     r = read_stream_chunks(_reader(_lines(data), error), OpenAIChat(), RequestResult(status=200), 0.0)
