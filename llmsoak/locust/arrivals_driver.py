@@ -22,6 +22,7 @@ import collections
 import logging
 import random
 import time
+from collections.abc import Iterator
 
 import gevent
 from gevent.event import AsyncResult
@@ -91,9 +92,7 @@ class ArrivalsUser(OpenLoopSessions, LLMChatUser):
             state.record_arrivals(lag_ms=max(0.0, time.time() - scheduled_at) * 1000.0)
             self.one_turn(0, scheduled_at)
 
-        loop = OpenLoop(send, max_in_flight=max_in_flight, max_lag_s=cfg.max_lag_s)
-        times = arrival_times(cfg.rate, cfg.distribution, burstiness=cfg.burstiness, workers=workers,
-                              index=slot, rng=random.Random())
+        loop, times = open_loop_for(cfg, send, workers=workers, slot=slot, rng=random.Random())
         reporter = gevent.spawn(_report_counts, loop, state)
         try:
             loop.run(times, float("inf"), start=start, should_stop=lambda: internals.user_is_stopping(self))
@@ -101,6 +100,15 @@ class ArrivalsUser(OpenLoopSessions, LLMChatUser):
             reporter.kill()
             _move_counts(loop, state)
         self._sleep(3600)  # a graceful stop ends the user here at once
+
+
+def open_loop_for(cfg, send, *, workers: int, slot: int, rng: random.Random) -> tuple[OpenLoop, Iterator[float]]:
+    """The sending loop and the arrival times (offsets, endless) of process ``slot`` of ``workers``
+    for the profile's ArrivalsConfig ``cfg``."""
+    loop = OpenLoop(send, max_in_flight=share(cfg.max_in_flight, workers, slot), max_lag_s=cfg.max_lag_s)
+    times = arrival_times(cfg.rate, cfg.distribution, burstiness=cfg.burstiness, workers=workers,
+                          index=slot, rng=rng)
+    return loop, times
 
 
 def _report_counts(loop: OpenLoop, state) -> None:
