@@ -46,7 +46,8 @@ REPORT_INTERVAL_S = 1.0
 """How often the driver moves its counts of scheduled and dropped arrivals into the time series."""
 USER_CLASS = "ArrivalsUser"
 
-_start = AsyncResult()
+_start = [AsyncResult()]
+"""(start time, number of processes) from the master; a fresh one for every test (web UI restarts)."""
 _taken = [False]
 
 
@@ -76,7 +77,7 @@ class ArrivalsUser(OpenLoopSessions, LLMChatUser):
         index = getattr(runner, "worker_index", 0) or 0
         if isinstance(runner, WorkerRunner):
             try:
-                start, workers = _start.get(timeout=START_TIMEOUT_S)
+                start, workers = _start[0].get(timeout=START_TIMEOUT_S)
             except gevent.Timeout:
                 start, workers = time.time(), 1
         else:
@@ -181,8 +182,14 @@ class ArrivalsShape(ProfileShape):
 def init_environment(environment) -> None:
     """Workers start when the master says so, with the number of processes sharing the rate."""
     runner = environment.runner
+
+    def _reset(**_kw) -> None:  # a test started again (web UI) gets a driver and a start of its own
+        _taken[0] = False
+        _start[0] = AsyncResult()
+
+    environment.events.test_stop.add_listener(_reset)
     if isinstance(runner, WorkerRunner):
-        runner.register_message(START_MESSAGE, lambda msg, **_kw: _start.set(
+        runner.register_message(START_MESSAGE, lambda msg, **_kw: _start[0].set(
             (float(msg.data["at"]), max(1, int(msg.data["workers"])))))
     elif isinstance(runner, MasterRunner):
         def _go(**_kw) -> None:
