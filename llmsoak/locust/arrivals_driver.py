@@ -77,12 +77,13 @@ class ArrivalsUser(OpenLoopSessions, LLMChatUser):
         index = getattr(runner, "worker_index", 0) or 0
         if isinstance(runner, WorkerRunner):
             try:
-                start, workers = _start[0].get(timeout=START_TIMEOUT_S)
+                start, workers, slot = _start[0].get(timeout=START_TIMEOUT_S)
             except gevent.Timeout:
-                start, workers = time.time(), 1
+                start, workers, slot = time.time(), 1, 0
         else:
-            start, workers = time.time() + 0.1, 1
-        slot = index % workers
+            start, workers, slot = time.time() + 0.1, 1, 0
+        if slot is None or not 0 <= slot < workers:
+            slot = index % workers
         max_in_flight = share(cfg.max_in_flight, workers, slot)
         self.max_idle_sessions = max_in_flight
         self._idle = collections.deque()
@@ -190,9 +191,13 @@ def init_environment(environment) -> None:
     environment.events.test_stop.add_listener(_reset)
     if isinstance(runner, WorkerRunner):
         runner.register_message(START_MESSAGE, lambda msg, **_kw: _start[0].set(
-            (float(msg.data["at"]), max(1, int(msg.data["workers"])))))
+            (float(msg.data["at"]), max(1, int(msg.data["workers"])), msg.data.get("slot"))))
     elif isinstance(runner, MasterRunner):
         def _go(**_kw) -> None:
-            runner.send_message(START_MESSAGE, {"at": time.time() + START_DELAY_S,
-                                                "workers": max(1, runner.worker_count)})
+            # Each worker its own slot 0..N-1 (Locust's worker_index grows as workers reconnect).
+            at = time.time() + START_DELAY_S
+            states = internals.worker_states(runner)
+            ids = sorted(i for i, state in states.items() if state in ("spawning", "running")) or sorted(states)
+            for slot, client_id in enumerate(ids):
+                runner.send_message(START_MESSAGE, {"at": at, "workers": len(ids), "slot": slot}, client_id=client_id)
         environment.events.spawning_complete.add_listener(_go)
