@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,9 +71,12 @@ def test_a_constant_rate_sends_the_expected_number_of_requests(tmp_path, start_s
     stub = start_stub("--ttft-ms", "5", "--itl-ms", "1")
     rate, seconds = 8, 6
     extra = ("--processes", "2") if processes == 2 else ()
+    started = time.monotonic()
+    # A graceful stop may wait --stop-timeout for users; the driver ends at once instead.
     proc = _run(tmp_path, _profile(tmp_path, stub.url, {"rate": rate, "distribution": "constant",
-                                                        "max_in_flight": 16}), seconds, *extra)
+                                                        "max_in_flight": 16}), seconds, "--stop-timeout", "60", *extra)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert time.monotonic() - started < seconds + 45  # far below -t + --stop-timeout
     posts = _posts(tmp_path)
     # The schedule starts once every process has its driver (well under 2 s here) and ends at -t.
     assert rate * (seconds - 2) <= posts <= rate * seconds + 1, (posts, proc.stderr[-1500:])
