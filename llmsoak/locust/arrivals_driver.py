@@ -79,6 +79,9 @@ class ArrivalsUser(OpenLoopSessions, LLMChatUser):
             try:
                 start, workers, slot = _start[0].get(timeout=START_TIMEOUT_S)
             except gevent.Timeout:
+                logging.getLogger("llmsoak.shape").warning(
+                    "arrivals: no start message from the master in %.0f s; this worker sends the whole rate alone",
+                    START_TIMEOUT_S)
                 start, workers, slot = time.time(), 1, 0
         else:
             start, workers, slot = time.time() + 0.1, 1, 0
