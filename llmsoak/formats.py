@@ -61,6 +61,9 @@ LLM_TIMESERIES_COLUMNS: tuple[str, ...] = (
     *(f"fail_{c}" for c in FAILURE_CLASSES),
     *LLM_LATENCY_COLUMNS_MS,
     "input_tokens", "output_tokens", "tokens_per_s",
+    *("arrivals_scheduled", "arrivals_dropped", "lag_p95_ms", "lag_max_ms"),
 )
 """``llm_timeseries.csv`` header: one row per pattern per minute plus ``pattern`` = ``all``;
-``timestamp`` is the minute's start."""
+``timestamp`` is the minute's start. The ``arrivals_*`` and ``lag_*`` columns (open-loop
+arrivals, the profile's ``arrivals`` section) are filled on the ``all`` row only, and only when
+the run has that section; files written before them lack these columns."""

@@ -21,9 +21,7 @@ the workers when to start (so the rate split lines up) once all are spawned.
 from __future__ import annotations
 
 import collections
-import copy
 import csv
-import itertools
 import json
 import os
 import random
@@ -38,10 +36,8 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from llmsoak.capacity.plan import PLAN_ENV, REQUEST_COLUMNS
 from llmsoak.errors import EXIT_BAD_INPUT
-from llmsoak.locust.apis import ChatApp, flavour_for
 from llmsoak.locust.arrivals import ClosedLoop, OpenLoop, arrival_times
-from llmsoak.locust.context_window import context_window_for
-from llmsoak.locust.history import ChatHistory
+from llmsoak.locust.open_loop_sessions import OpenLoopSessions
 from llmsoak.locust.user_classes import build_user_classes, class_attributes
 from llmsoak.locust.users import LLMChatUser
 
@@ -51,7 +47,6 @@ START_DELAY_S = 0.5
 
 _start = AsyncResult()
 _plan_taken = [False]
-_session_ids = itertools.count(1)
 
 
 def load_plan() -> dict:
@@ -110,11 +105,7 @@ def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-class _Session:
-    __slots__ = ("id", "pattern", "flavour", "history", "conversation", "turns", "turn")
-
-
-class CapacityUser(LLMChatUser):
+class CapacityUser(OpenLoopSessions, LLMChatUser):
     """One per process in ``loop`` mode: runs the plan's phases; each arrival is one turn."""
 
     abstract = True
@@ -122,6 +113,7 @@ class CapacityUser(LLMChatUser):
     patterns: tuple = ()
     pattern_weights: tuple = ()
     recorder: Recorder | None = None
+    session_prefix = "llmsoak-capacity"
 
     def wait_time(self) -> float:
         return 0.0
@@ -142,7 +134,7 @@ class CapacityUser(LLMChatUser):
                 start = time.time()
         else:
             start = time.time() + 0.1
-        self._idle: collections.deque[_Session] = collections.deque()
+        self._idle = collections.deque()
         seed = plan.get("seed")
         self.arrival_rng = random.Random(None if seed is None else f"{seed}/arrivals/{index}")
         for phase in plan["phases"]:
@@ -187,69 +179,12 @@ class CapacityUser(LLMChatUser):
                    lag_max_ms=round(stats.lag_max_s * 1000, 2))
         self.recorder.phase(row)
 
-    def _new_session(self) -> _Session:
-        s = _Session()
-        rng = self.rng
-        pattern = rng.choices(self.patterns, weights=self.pattern_weights)[0]
-        s.id = f"llmsoak-capacity-{pattern.name}-{next(_session_ids)}"
-        s.pattern = pattern
-        s.flavour = flavour_for(self.target, pattern)
-        keeps = s.flavour.keeps_history
-        window = context_window_for(self.target, self.host) if keeps and pattern.history else None
-        s.history = ChatHistory(self.system_prompt if keeps else None, max_turns=pattern.max_history_turns,
-                                window=window)  # trimmed to the context window, as the profile's users are
-        s.turns = pattern.turns_per_session.sample_int(rng, minimum=1)
-        s.turn = 0
-        s.conversation = self._conversation_for(pattern)
-        return s
+    @property
+    def max_idle_sessions(self) -> int:
+        return int(self.plan["max_in_flight"])
 
-    def _conversation_for(self, pattern):
-        saved, self.pattern = self.pattern, pattern
-        try:
-            return self._conversation(pattern.prompt_tokens.sample_int(self.rng, minimum=1))
-        finally:
-            self.pattern = saved
-
-    def one_turn(self, phase: int, scheduled_at: float) -> None:
-        """Send the next turn of an idle session (or a new one) and record it; never raises."""
-        lag_s = max(0.0, time.time() - scheduled_at)
-        s = self._idle.popleft() if self._idle else self._new_session()
-        pattern = s.pattern
-        s.history.ask(s.conversation.message(s.turn))
-        # A view of this user with the session's pattern: requests in flight at the same time
-        # each read their own flavour while their stream comes in.
-        view = copy.copy(self)
-        view.pattern = pattern
-        view.flavour = copy.copy(s.flavour)
-        view.flavour.max_tokens = pattern.max_tokens.sample_int(self.rng, minimum=1)
-        view.request_name = f"{view.flavour.label} [{pattern.name}]"
-        s.history.fit(view.flavour.max_tokens)
-        try:
-            result = LLMChatUser.send(view, s.history.to_send(whole=pattern.history), s.id)
-        except Exception as err:  # noqa: BLE001 - send never raises; a bug here must not kill the schedule
-            sys.stderr.write(f"llmsoak capacity: request failed unexpectedly: {err!r}\n")
-            return
-        window = s.history.window
-        if result.ok:
-            s.history.calibrate(result.input_tokens)
-        elif result.failure_class == "context_overflow" and window is not None:
-            window.learn_from(result.server_reason)
-            s.history.overflowed()
-        s.history.answer(result.text if result.ok else None)
-        self.recorder.request(phase, pattern.name, scheduled_at, lag_s, result, turn=s.turn)
-        s.turn += 1
-        if s.turn < s.turns:
-            self._idle.append(s)
-            if len(self._idle) > self.plan["max_in_flight"]:  # bounded: the oldest idle session ends
-                self._end(self._idle.popleft())
-        else:
-            self._end(s)
-
-    def _end(self, s: _Session) -> None:
-        if isinstance(s.flavour, ChatApp) and s.flavour.end_session_path:
-            view = copy.copy(self)
-            view.pattern, view.flavour = s.pattern, s.flavour
-            view.end_session(s.id)
+    def record_turn(self, phase: int, pattern: str, scheduled_at: float, lag_s: float, result, turn: int) -> None:
+        self.recorder.request(phase, pattern, scheduled_at, lag_s, result, turn=turn)
 
 
 class _RecordingMixin:

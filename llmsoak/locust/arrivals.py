@@ -109,6 +109,9 @@ class LoopStats:
 
 LAG_SAMPLE = 100_000
 
+STOP_CHECK_S = 0.25
+"""Longest sleep of :meth:`OpenLoop.run` between two looks at its ``should_stop``."""
+
 
 class OpenLoop:
     """Send ``send(scheduled_at)`` at each time of ``times`` (offsets from :meth:`run`'s start).
@@ -132,9 +135,11 @@ class OpenLoop:
         finally:
             self.stats.in_flight -= 1
 
-    def run(self, times: Iterator[float], duration_s: float, start: float | None = None) -> LoopStats:
+    def run(self, times: Iterator[float], duration_s: float, start: float | None = None,
+            should_stop: Callable[[], bool] | None = None) -> LoopStats:
         """Send the arrivals due in ``[start, start + duration_s)`` (wall clock), then return
-        without waiting for replies (see :meth:`drain`)."""
+        without waiting for replies (see :meth:`drain`). ``should_stop`` (checked at least every
+        :data:`STOP_CHECK_S`) ends the loop early."""
         start = time.time() if start is None else start
         end = start + duration_s
         st = self.stats
@@ -143,8 +148,13 @@ class OpenLoop:
             if due >= end:
                 break
             delay = due - time.time()
-            if delay > 0:
-                gevent.sleep(delay)
+            while delay > 0:
+                if should_stop is not None and should_stop():
+                    return st
+                gevent.sleep(min(delay, STOP_CHECK_S) if should_stop is not None else delay)
+                delay = due - time.time()
+            if should_stop is not None and should_stop():
+                return st
             st.scheduled += 1
             lag = time.time() - due
             if lag > self.max_lag_s:

@@ -21,6 +21,7 @@ from llmsoak.errors import EXIT_BAD_INPUT
 from llmsoak.locust import plugin, profile_switch, worker_join
 from llmsoak.locust.profile_switch import PreparedProfile, ProfileSwitchError, prepare_profile
 from llmsoak.locust.shapes import ProfileShape, shape_from_profile
+from llmsoak.locust.timeseries import get_llm_state
 from llmsoak.locust.user_classes import build_user_classes
 
 _HELP_FLAGS = {"-h", "--help", "-V", "--version", "--list", "-l", "--list-commands"}
@@ -61,8 +62,15 @@ def load_profile_from_argv(argv: list[str] | None = None) -> tuple[object | None
     except ProfileSwitchError as err:
         _die(str(err))
     profile = prepared.profile
-    classes: dict = dict(build_user_classes(profile, prompt_source=prepared.prompt_source, spare_builtins=True))
     _startup[0] = prepared
+    if profile.arrivals is not None:
+        # Open-loop arrivals replace the profile's users: one driver per process, its own shape.
+        from llmsoak.locust import arrivals_driver  # only for profiles with an arrivals section
+
+        classes = arrivals_driver.user_classes(profile, prepared.prompt_source)
+        classes["ArrivalsShape"].use_common_options = _headless(argv)
+        return profile, classes
+    classes: dict = dict(build_user_classes(profile, prompt_source=prepared.prompt_source, spare_builtins=True))
     if profile.load.shape != "none":
         shape = shape_from_profile(profile)
         if shape is not None:
@@ -97,6 +105,12 @@ def init_environment(environment, profile, user_classes: dict | None = None) -> 
     startup = _startup[0]
     if startup is None or user_classes is None or environment.runner is None:
         return
+    if startup.profile.arrivals is not None:
+        from llmsoak.locust import arrivals_driver  # only for profiles with an arrivals section
+
+        arrivals_driver.init_environment(environment)
+        get_llm_state(environment).arrivals_on = True
+        return  # the web UI's profile switch needs the profile's user classes, which arrivals replace
     switch = profile_switch.install(environment, startup, user_classes)
     if plugin.role(environment.runner) == "master":
         worker_join.install_master(environment, lambda: switch.path)

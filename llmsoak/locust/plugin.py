@@ -25,7 +25,7 @@ import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
 from llmsoak.locust import bounded_memory, internals
-from llmsoak.locust.timeseries import REPORT_KEY, LLMState, TimeseriesCSV, get_llm_state
+from llmsoak.locust.timeseries import ARRIVALS_REPORT_KEY, REPORT_KEY, LLMState, TimeseriesCSV, get_llm_state
 from llmsoak.locust.user_classes import PATTERN_OF_CLASS
 from llmsoak.rundir import RunDir
 
@@ -105,6 +105,8 @@ def register(environment, patterns: list[str] | tuple[str, ...] = ()) -> LLMStat
     if state.role == "worker":
         def on_report_to_master(client_id, data, **_kw):
             data[REPORT_KEY] = state.take_report()
+            if state.arrival_minutes:
+                data[ARRIVALS_REPORT_KEY] = state.take_arrivals_report()
         events.report_to_master.add_listener(on_report_to_master)
         return state
 
@@ -113,6 +115,9 @@ def register(environment, patterns: list[str] | tuple[str, ...] = ()) -> LLMStat
             rows = data.get(REPORT_KEY)
             if rows:
                 state.merge_report(rows)
+            arrivals = data.get(ARRIVALS_REPORT_KEY)
+            if arrivals:
+                state.merge_arrivals_report(arrivals)
         events.worker_report.add_listener(on_worker_report)
 
     writer = TimeseriesCSV(timeseries_path(environment.parsed_options))

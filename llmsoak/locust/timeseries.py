@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from llmsoak.formats import LLM_LATENCY_COLUMNS_MS, LLM_TIMESERIES_COLUMNS
-from llmsoak.locust.metrics import Window
+from llmsoak.locust.metrics import LogHistogram, Window
 from llmsoak.locust.results import RequestResult
 
 COLUMNS = LLM_TIMESERIES_COLUMNS
@@ -30,6 +30,9 @@ COLUMNS = LLM_TIMESERIES_COLUMNS
 
 REPORT_KEY = "llmsoak_minutes"
 """Key of the worker → master payload inside Locust's report_to_master data."""
+
+ARRIVALS_REPORT_KEY = "llmsoak_arrivals"
+"""Key of the open-loop arrivals' minutes (schedule, drops, lag) in the same payload."""
 
 MINUTE_S = 60
 
@@ -64,6 +67,9 @@ class LLMState:
         self.written_until: int | None = None
         """End of the last written minute; minutes before it are closed."""
         self.late_reports = 0
+        self.arrivals_on = False
+        """Whether this run's load is open-loop arrivals (the ``arrivals_*`` columns are filled)."""
+        self.arrival_minutes: dict[int, ArrivalsWindow] = {}
 
     # -- recording (local runner, workers) -------------------------------------------------
     def _pattern(self, pattern: str) -> None:
@@ -89,6 +95,48 @@ class LLMState:
             if cumulative is None:
                 cumulative = self.cumulative[pattern] = Window()
             cumulative.add_result(result)
+
+    # -- open-loop arrivals (the profile's arrivals section) ----------------------------------
+    def _arrivals_window(self, minute: int) -> ArrivalsWindow:
+        if self.written_until is not None and minute < self.written_until:
+            minute = self.written_until
+        window = self.arrival_minutes.get(minute)
+        if window is None:
+            window = self.arrival_minutes[minute] = ArrivalsWindow()
+        return window
+
+    def record_arrivals(self, *, scheduled: int = 0, dropped: int = 0, lag_ms: float | None = None,
+                        now: float | None = None) -> None:
+        """Count arrivals whose time came, arrivals dropped, and one send's lag (ms)."""
+        now = time.time() if now is None else now
+        self.arrivals_on = True
+        if self.started_at is None:
+            self.started_at = now
+        window = self._arrivals_window(minute_of(now))
+        window.scheduled += scheduled
+        window.dropped += dropped
+        if lag_ms is not None:
+            window.lag.add(max(lag_ms, 0.001))
+            window.lag_max_ms = max(window.lag_max_ms, lag_ms)
+
+    def take_arrivals_report(self) -> list:
+        """Worker: serialise and clear the arrivals' minutes."""
+        out = [[minute, w.scheduled, w.dropped, w.lag.serialize(), w.lag_max_ms]
+               for minute, w in self.arrival_minutes.items()]
+        self.arrival_minutes.clear()
+        return out
+
+    def merge_arrivals_report(self, rows: list) -> None:
+        """Master: merge a worker's :meth:`take_arrivals_report` rows."""
+        self.arrivals_on = True
+        for minute, scheduled, dropped, lag, lag_max_ms in rows:
+            if self.started_at is None:
+                self.started_at = float(minute)
+            window = self._arrivals_window(int(minute))
+            window.scheduled += int(scheduled)
+            window.dropped += int(dropped)
+            window.lag.merge(lag)
+            window.lag_max_ms = max(window.lag_max_ms, float(lag_max_ms))
 
     # -- worker → master ---------------------------------------------------------------------
     def take_report(self) -> list:
@@ -136,7 +184,7 @@ class LLMState:
             return []
         first = self.written_until if self.written_until is not None else minute_of(self.started_at)
         if final:
-            last_open = max([m for m, _ in self.windows] + [minute_of(now)])
+            last_open = max([m for m, _ in self.windows] + list(self.arrival_minutes) + [minute_of(now)])
             end = last_open + MINUTE_S
         else:
             end = minute_of(now - self.grace_s)
@@ -160,7 +208,15 @@ class LLMState:
             users_total += users
             total.merge(window.serialize())
             rows.append(_row(minute, pattern, users, window, span_s))
-        rows.append(_row(minute, "all", users_total, total, span_s))
+        all_row = _row(minute, "all", users_total, total, span_s)
+        arrivals = self.arrival_minutes.pop(minute, None)
+        if self.arrivals_on:
+            arrivals = arrivals or ArrivalsWindow()
+            p95 = arrivals.lag.percentile(0.95)
+            all_row.update(arrivals_scheduled=arrivals.scheduled, arrivals_dropped=arrivals.dropped,
+                           lag_p95_ms=None if p95 is None else round(min(p95, arrivals.lag_max_ms), 3),
+                           lag_max_ms=round(arrivals.lag_max_ms, 3) if arrivals.lag.count else None)
+        rows.append(all_row)
         for row in rows:
             self.last_rows[row["pattern"]] = row
         # Forget user samples of minutes now closed (bounded even when no request ever came).
@@ -190,6 +246,18 @@ class LLMState:
             "all": {"users": sum(self.users.values()), "current": self.last_rows.get("all"),
                     "cumulative": all_window.summary(elapsed)},
         }
+
+
+class ArrivalsWindow:
+    """One minute of open-loop arrivals: how many came due, how many were dropped, send lags."""
+
+    __slots__ = ("scheduled", "dropped", "lag", "lag_max_ms")
+
+    def __init__(self) -> None:
+        self.scheduled = 0
+        self.dropped = 0
+        self.lag = LogHistogram()
+        self.lag_max_ms = 0.0
 
 
 def get_llm_state(environment) -> LLMState:

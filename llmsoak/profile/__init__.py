@@ -25,6 +25,7 @@ from llmsoak.profile.model import (
     PROMPT_SOURCES,
     SHAPES,
     WEEKDAYS,
+    ArrivalsConfig,
     CapacityConfig,
     ChatApi,
     DiurnalConfig,
@@ -47,6 +48,7 @@ from llmsoak.profile.sections import profile_from_dict
 __all__ = [
     "BUILTIN_NAMES",
     "BUILTIN_PATTERNS",
+    "ArrivalsConfig",
     "CapacityConfig",
     "CHAT_STREAMS",
     "ChatApi",

@@ -47,6 +47,11 @@ def profile_to_dict(profile: Profile) -> dict:
         if profile.capacity.distribution != "gamma":
             del capacity["burstiness"]
         out["capacity"] = capacity
+    if profile.arrivals is not None:
+        arrivals = _plain(profile.arrivals)
+        if profile.arrivals.distribution != "gamma":
+            del arrivals["burstiness"]
+        out["arrivals"] = arrivals
     return _rename(out)
 
 

@@ -312,6 +312,23 @@ class CapacityConfig:
 
 
 @dataclass(frozen=True)
+class ArrivalsConfig:
+    """Open-loop arrivals as the load of a run (docs/profiles.md ``arrivals``): one driver per
+    Locust process replaces the profile's users. Same meanings as the ``capacity`` fields."""
+
+    rate: float = 1.0
+    """Requests per second for the whole run (split across ``--processes``)."""
+    distribution: str = "poisson"
+    """Gaps between arrivals: constant, poisson or gamma."""
+    burstiness: float = 1.0
+    """Gamma shape (1 = Poisson, < 1 burstier); only with distribution: gamma."""
+    max_in_flight: int = 64
+    """An arrival due while this many requests are outstanding is dropped (split across processes)."""
+    max_lag_s: float = 1.0
+    """An arrival the generator reaches later than this after its time is dropped as late."""
+
+
+@dataclass(frozen=True)
 class Profile:
     """A validated profile. ``patterns`` keeps the order of the file."""
 
@@ -328,6 +345,8 @@ class Profile:
     """The file it was loaded from; ``None`` for :func:`llmsoak.profile.profile_from_dict` without a source."""
     capacity: CapacityConfig | None = None
     """The ``capacity`` section (``llmsoak capacity``); None when the profile has none."""
+    arrivals: ArrivalsConfig | None = None
+    """The ``arrivals`` section (open-loop load of ``llmsoak run``); None: the profile's users."""
 
     def pattern(self, name: str) -> PatternSpec:
         for spec in self.patterns:

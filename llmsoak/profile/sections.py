@@ -28,6 +28,7 @@ from llmsoak.profile.model import (
     PROMPT_SOURCES,
     SHAPES,
     WEEKDAYS,
+    ArrivalsConfig,
     CapacityConfig,
     ChatApi,
     DiurnalConfig,
@@ -49,7 +50,7 @@ from llmsoak.profile.patterns import BUILTIN_NAMES, BUILTIN_PATTERNS, PatternSpe
 # Header names whose values are credentials: refused as literals, allowed through headers_env.
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"}
 _PATTERN_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_TOP = ("name", "description", "target", "patterns", "prompts", "load", "run", "sampler", "slo", "capacity")
+_TOP = ("name", "description", "target", "patterns", "prompts", "load", "run", "sampler", "slo", "capacity", "arrivals")
 _TARGET = ("url", "flavour", "endpoint", "model", "api_key_env", "headers", "headers_env", "stream",
            "timeout_s", "connect_timeout_s", "chat", "command", "ready_timeout_s", "context_tokens")
 _CHAT = ("path", "method", "body", "reply_path", "stream", "delta_path", "usage_path", "end_session")
@@ -401,6 +402,27 @@ def _parse_capacity(raw: object) -> CapacityConfig | None:
         target_users=s.number("target_users", None, minimum=1, integer=True))
 
 
+def _parse_arrivals(raw: object) -> ArrivalsConfig | None:
+    """The ``arrivals`` section (open-loop load of a run, docs/profiles.md); None when absent."""
+    if raw is None:
+        return None
+    s = _Section(raw, "arrivals", tuple(f.name for f in dataclasses.fields(ArrivalsConfig)))
+    if not s.has("rate"):
+        raise _Fail("arrivals.rate", "required: requests per second for the whole run")
+    rate = s.raw.get("rate")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+        raise _Fail("arrivals.rate", f"expected a number of requests per second, got {rate!r}")
+    if not 0 < rate < float("inf"):
+        raise _Fail("arrivals.rate", f"must be > 0 requests per second (got {rate:g})")
+    distribution = s.string("distribution", "poisson", ARRIVAL_DISTRIBUTIONS)
+    if s.has("burstiness") and distribution != "gamma":
+        raise _Fail("arrivals.burstiness", f"only used with distribution: gamma (got {distribution})")
+    return ArrivalsConfig(
+        rate=float(rate), distribution=distribution, burstiness=s.number("burstiness", 1.0, above=0),
+        max_in_flight=s.number("max_in_flight", 64, minimum=1, maximum=100_000, integer=True),
+        max_lag_s=s.timespan("max_lag_s", 1.0, above=0))
+
+
 def profile_from_dict(raw: object, *, source: str | os.PathLike | None = None,
                       base_dir: Path | None = None) -> Profile:
     """Validate an already-parsed profile mapping; errors name ``source`` (or ``<profile>``)."""
@@ -417,6 +439,7 @@ def profile_from_dict(raw: object, *, source: str | os.PathLike | None = None,
             prompts=_parse_prompts(top.raw.get("prompts"), base), load=_parse_load(top.raw.get("load")),
             run=_parse_run(top.raw.get("run"), base), sampler=_parse_sampler(top.raw.get("sampler")),
             slo=_parse_slo(top.raw.get("slo")), capacity=_parse_capacity(top.raw.get("capacity")),
+            arrivals=_parse_arrivals(top.raw.get("arrivals")),
             source_path=Path(source) if source is not None else None)
     except _Fail as err:
         where = f"{label}: {err.path}: " if err.path else f"{label}: "

@@ -28,7 +28,7 @@ from llmsoak.errors import EXIT_FAILED, EXIT_TARGET_UNAVAILABLE, CommandError
 from llmsoak.events import append_event
 from llmsoak.formatting import format_duration
 from llmsoak.redact import Redactor
-from llmsoak.run import children, remote_workers, slo
+from llmsoak.run import arrivals_summary, children, remote_workers, slo
 from llmsoak.run.checkpoint import Checkpointer, summary_line
 from llmsoak.run.manifest import load_elapsed_s, read_json, write_json_atomic
 from llmsoak.run.processes import (
@@ -482,12 +482,17 @@ class Orchestrator:
         workers = remote_workers.summary(self.run_dir) if s.remote_workers else None
         if workers is not None:
             self.manifest["result"]["remote_workers"] = workers
+        arrivals = arrivals_summary.totals(self.run_dir.llm_timeseries)
+        if arrivals is not None:
+            self.manifest["result"]["arrivals"] = arrivals
         self.save()
         self.event("stop", f"run {reason}: exit {code}, {summary_line(verdict)}", log=False)
         self.log(f"run {reason} after {format_duration(load_elapsed_s(self.manifest))} of load, "
                  f"{len(segments)} segment(s)")
         if workers is not None:
             self.log(remote_workers.summary_line(workers))
+        if arrivals is not None:
+            self.log(arrivals_summary.summary_line(arrivals))
         for check in checks:
             self.log(f"SLO {check.name}: {check.status} — {check.detail}")
         self.log(f"verdict: {summary_line(verdict)}")

@@ -20,6 +20,9 @@ something a user of llmsoak can observe changes:
 * ``capacity``: ``llmsoak capacity``'s real sweep driver, with each Locust batch answered by a
   simulated server (:class:`_SimulatedBatch`): every plan it writes, the arrival schedule the
   plan gives, the steps it measures, the knees and the exit code;
+* ``arrivals``: the open-loop driver a run's ``arrivals`` section builds (llmsoak.locust.
+  arrivals_driver.open_loop_for): its first arrival times and what its loop sends or drops of a
+  fixed batch of arrivals;
 * ``run_dir``: the resolved profile.yaml of the run directory (only for ``name``,
   ``description`` and a pattern's ``description``, which exist to be read there).
 
@@ -463,7 +466,32 @@ def observe_run_dir(profile: Profile, tmp_path: Path) -> str:
     return resolved_profile_yaml(profile, tmp_path / "effects.yaml", Redactor.for_profile(profile))
 
 
+def observe_arrivals(profile: Profile) -> tuple:
+    """The open-loop driver of a run with an ``arrivals`` section, as llmsoak.locust.arrivals_driver
+    builds it for process 0 of ``run.workers``: its first arrival times (seeded), and what its loop
+    does with a fixed batch: one arrival 3 s late, one 0.6 s late, then 100 due at once, against
+    a server that never answers (the lag bound drops the late ones, the in-flight bound the rest)."""
+    import random
+    import time
+
+    import gevent
+
+    from llmsoak.locust.arrivals_driver import open_loop_for
+
+    cfg = profile.arrivals
+    workers = max(1, profile.run.workers)
+    loop, times = open_loop_for(cfg, lambda _at: gevent.sleep(30), workers=workers, slot=0, rng=random.Random(7))
+    schedule = tuple(round(next(times), 6) for _ in range(12))
+    try:
+        st = loop.run(iter([-3.0, -0.6] + [0.0] * 100), 0.05, start=time.time())
+    finally:
+        gevent.killall(list(loop._greenlets))
+    return schedule, st.sent, st.dropped_full, st.dropped_late
+
+
 def observe(kind: str, profile: Profile, tmp_path: Path, remote: _RecordingSampler | None = None):
+    if kind == "arrivals":
+        return observe_arrivals(profile)
     if kind == "workers":
         return observe_workers(profile, tmp_path)
     if kind == "sampler":
@@ -497,6 +525,11 @@ def _capacity(key: str, value, base: dict | None = None) -> tuple:
     section = {"measure_s": 20, "warmup_s": 5, **(base or {})}
     edits = {"slo.e2e_p95_ms": 2000, "capacity": section}  # a knee search needs a latency SLO
     return ("capacity", edits, {**edits, "capacity": {**section, key: value}})
+
+
+def _arrivals(key: str, value, base: dict | None = None) -> tuple:
+    section = {"rate": 4, **(base or {})}
+    return ("arrivals", {"arrivals": section}, {"arrivals": {**section, key: value}})
 
 
 EFFECTS: dict[str, tuple] = {
@@ -610,6 +643,11 @@ EFFECTS: dict[str, tuple] = {
     "capacity.user_iterations": _capacity("user_iterations", 2),
     "capacity.target_rate": _capacity("target_rate", 9),
     "capacity.target_users": _capacity("target_users", 30),
+    "arrivals.rate": _arrivals("rate", 9),
+    "arrivals.distribution": _arrivals("distribution", "constant"),
+    "arrivals.burstiness": _arrivals("burstiness", 0.25, {"distribution": "gamma"}),
+    "arrivals.max_in_flight": _arrivals("max_in_flight", 4),
+    "arrivals.max_lag_s": _arrivals("max_lag_s", 0.25),
 }
 
 KNOWN_WITHOUT_EFFECT: dict[str, str] = {}

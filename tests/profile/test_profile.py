@@ -298,6 +298,7 @@ PUBLIC = {
     # the model
     "Profile", "Target", "ChatApi", "EndSession", "PromptsConfig", "LoadConfig", "RampConfig",
     "StepConfig", "SpikeConfig", "DiurnalConfig", "RunConfig", "SamplerConfig", "SloConfig", "CapacityConfig",
+    "ArrivalsConfig",
     # allowed values
     "FLAVOURS", "ENDPOINTS", "SHAPES", "PROMPT_SOURCES", "CHAT_STREAMS", "WEEKDAYS",
     # pattern and distribution types a Profile holds (defined in their own modules)
