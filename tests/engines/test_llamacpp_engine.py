@@ -132,8 +132,11 @@ def test_default_interrupt_requests_cuts_the_running_stream_short(llamacpp_serve
     assert first.sse_events()[-1] == b"[DONE]"
     assert all(e["choices"][0]["finish_reason"] is None for e in events)
     assert len(events) - 1 < INTERRUPTED_REPLY
-    # ... and the connection is closed without finishing the HTTP response (no last chunk).
-    assert first.end in ("eof", "reset") and not first.framing_complete()
+    # ... and then either the connection is closed without finishing the HTTP response (no last
+    # chunk), or the response is finished normally: both seen from llama-cpp-python 0.3.36, so
+    # llmsoak's cut_short rests on the missing finish_reason, not on the framing.
+    assert first.end in ("eof", "reset", "complete")
+    assert first.framing_complete() == (first.end == "complete")
 
 
 def test_interrupt_requests_false_queues_the_second_request(start_llamacpp):

@@ -139,10 +139,14 @@ def test_metrics_has_the_vllm_families_llmsoak_reads(vllm_server):
     assert f'model_name="{vllm_server.model}"' in text
 
 
-def test_under_load_one_chunk_carries_several_tokens(vllm_server):
-    # 48 concurrent streams of 128 tokens: vLLM's output handling falls behind the engine's steps
-    # and sends what piled up in one chunk (issue 11: 109-122 chunks for 128 tokens at 64 streams).
-    streams = 48
+def test_under_load_tokens_arrive_bunched(vllm_server):
+    # 64 concurrent streams of 128 tokens: vLLM's output handling falls behind the engine's steps
+    # and sends what piled up in one chunk (issue 11: 109-122 chunks for 128 tokens at 64 streams),
+    # or the client finds several events waiting in one socket read. Which of the two happens
+    # depends on how busy the machine is (a fresh-clone run on a quiet machine once saw 48 streams
+    # without one packed chunk);
+    # llmsoak's ITL spreads a gap over the tokens it brought in either case (docs/metrics.md).
+    streams = 64
     transcripts = [None] * streams
 
     def one(i: int) -> None:
@@ -165,6 +169,7 @@ def test_under_load_one_chunk_carries_several_tokens(vllm_server):
     packed = max(range(streams), key=lambda i: tokens[i] - chunks[i])
     record("vllm_chat_stream_under_load", vllm_server,
            f"one of {streams} concurrent streams of 128 tokens: {chunks[packed]} content chunks", transcripts[packed])
-    assert sum(chunks) < sum(tokens), f"content chunks per stream: {chunks}"
-    # Several events can also arrive in one socket read.
-    assert any(t.body_reads() and max(d.count(b"data: ") for _t, d in t.body_reads()) > 1 for t in transcripts)
+    packed_chunks = sum(chunks) < sum(tokens)
+    events_per_read = max((d.count(b"data: ") for t in transcripts for _t, d in t.body_reads()), default=0)
+    assert packed_chunks or events_per_read > 1, \
+        f"every token came alone, in a chunk and a read of its own: content chunks per stream {chunks}"
