@@ -72,7 +72,11 @@ def test_arrivals_due_while_the_bound_is_full_are_dropped_never_sent_late() -> N
 def test_a_generator_that_falls_behind_drops_late_arrivals_and_shows_its_lag() -> None:
     # GIVEN a scheduler that is blocked for 0.3 s (a busy CPU) with max_lag_s 0.1
     def send(_scheduled_at: float) -> None:
-        time.sleep(0.3)  # blocks the whole process: no gevent yield
+        # blocks the whole process for 0.3 s without yielding to gevent: a busy loop, because
+        # time.sleep yields once anything in the session has imported Locust (gevent's monkey patch)
+        until = time.perf_counter() + 0.3
+        while time.perf_counter() < until:
+            pass
 
     loop = OpenLoop(send, max_in_flight=100, max_lag_s=0.1)
     # 1.5 s, not less: a loaded CI machine may deschedule this process for a good part of a second,
